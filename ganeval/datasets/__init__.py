@@ -1,0 +1,1 @@
+"""Built-in datasets: Fashion-MNIST (IDX files), scikit-learn's digits, and (later) synthfaces."""
