@@ -88,14 +88,14 @@ class FeatureStats:
         """Exact merge of two disjoint feature sets (shards, ranks, resumed runs)."""
         if self.dim != other.dim:
             raise BadInputError(f"cannot merge statistics of dimension {self.dim} and {other.dim}")
+        if self.n is None or other.n is None:
+            raise BadInputError("statistics loaded without N (mu/sigma only) cannot be merged")
         for key in COMPAT_KEYS:
             if self.meta.get(key) != other.meta.get(key):
                 raise BadInputError(
                     f"cannot merge statistics with different {key}: "
                     f"{self.meta.get(key)!r} vs {other.meta.get(key)!r}"
                 )
-        if self.n is None or other.n is None:
-            raise BadInputError("statistics loaded without N (mu/sigma only) cannot be merged")
         keep = tuple(k for k in self.keep if k in other.keep)
         out = FeatureStats(dim=self.dim, n=self.n + other.n, sum=self.sum + other.sum,
                            sum_outer=self.sum_outer + other.sum_outer, keep=keep, meta=dict(self.meta))
