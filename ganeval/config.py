@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 # Metric names the registry knows; "pr" expands to precision + recall, "dc" to density + coverage.
 DEFAULT_METRICS = ("fid",)
+DEFAULT_EXTRACTOR = "inception"
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class EvalConfig:
     """One evaluation: which metrics, with which extractor and protocol, how to read and batch."""
 
     metrics: tuple[str, ...] = DEFAULT_METRICS
-    extractor: str = "inception"
-    protocol: str = "tf"
+    extractor: str | None = None  # None: the statistics files' own, else DEFAULT_EXTRACTOR
+    protocol: str | None = None  # None: the statistics files' own, else preprocess.DEFAULT_PROTOCOL
     batch_size: int = 50
     device: str = "cpu"
     weights_path: str | None = None
@@ -51,4 +52,5 @@ class EvalConfig:
     input_size: tuple[int, int] | None = None  # declarations for torchscript:/export: extractors
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    value_range: str | None = None  # "unit" or "signed", for user networks that do not embed it
     metric: MetricConfig = field(default_factory=MetricConfig)

@@ -282,3 +282,19 @@ def test_plugin_metric_registers_through_the_public_call(pair):
         assert out[0].value == pytest.approx(np.abs(real.mean - fake.mean).max())
     finally:
         metrics._REGISTRY.pop("mean-gap", None)
+
+
+def test_kid_interval_with_fewer_subsets_per_replicate_matches_full_replicates():
+    """The cheap KID interval (10 subsets per replicate, subset noise removed) has the width of the
+    expensive one (all 60 subsets per replicate), and uncorrected cheap replicates would be wider."""
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((300, 8)), rng.standard_normal((300, 8)) * 1.1 + 0.15
+    kw = dict(n_subsets=60, subset_size=100, kid_seed=0, n_boot=150, seed=4)
+    full = kid_ci(x, y, boot_subsets=60, **kw)
+    cheap = kid_ci(x, y, boot_subsets=10, **kw)
+    width_full, width_cheap = full[1] - full[0], cheap[1] - cheap[0]
+    assert abs(width_cheap - width_full) < 0.25 * width_full
+    uncorrected = bootstrap_replicates(
+        lambda i, j: resampled_kid(x, y, i, j, n_subsets=10, subset_size=100, seed=0)[0].mean(),
+        [300, 300], n_boot=150, seed=4)
+    assert 2 * 1.96 * uncorrected.std(ddof=1) > 1.05 * width_cheap

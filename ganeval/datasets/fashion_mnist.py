@@ -27,6 +27,8 @@ MSG_MISSING = (
 def search_dirs(data_dir: str | Path | None = None) -> list[Path]:
     dirs = []
     if data_dir:
+        if not Path(data_dir).is_dir():
+            raise BadInputError(f"no such data folder: {data_dir}")
         dirs.append(Path(data_dir))
     if os.environ.get("GANEVAL_DATA_DIR"):
         dirs.append(Path(os.environ["GANEVAL_DATA_DIR"]))

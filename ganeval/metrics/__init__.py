@@ -171,7 +171,8 @@ def _kid(real: FeatureStats | None, fake: FeatureStats, cfg: MetricConfig) -> li
     v = features_to_kid(f, r, seed=cfg.seed, **kw)
     ci: dict[str, Any] = {}
     if cfg.ci is not None:
-        ci = _ci_fields(cfg, *kid_ci(f, r, kid_seed=cfg.seed, n_boot=cfg.n_boot, level=cfg.ci, seed=cfg.seed, **kw))
+        ci = _ci_fields(cfg, *kid_ci(f, r, kid_seed=cfg.seed, n_boot=cfg.n_boot, level=cfg.ci, seed=cfg.seed,
+                                     estimate=v.mean, **kw))
     details = {"subset_size": v.subset_size, "n_subsets": v.n_subsets, "reduced": v.reduced,
                "requested_subset_size": cfg.kid_subset_size, "kernel": f"(x.y/d + 1)^{cfg.kid_degree}"}
     return [Result("kid", v.mean, std=v.std, n_real=len(r), n_fake=len(f), seed=cfg.seed, details=details, **ci)]
