@@ -71,8 +71,9 @@ class FeatureStats:
         x = _as_float64(features)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"expected features of shape (B, {self.dim}), got {x.shape}")
-        if self.n is None:
+        if self.n is None or self.sum is None:
             raise BadInputError("these statistics were loaded without N and cannot be extended")
+        self._mu_sigma = None  # derived from the sums from now on
         self.n += x.shape[0]
         self.sum += x.sum(axis=0)
         self.sum_outer += x.T @ x
@@ -184,7 +185,9 @@ class FeatureStats:
         if n is not None and feature_sum is not None and n >= 2:
             # Rebuild the sums; exact up to float64 rounding of the stored covariance.
             sum_outer = (n - 1) * sigma + np.outer(feature_sum, feature_sum) / n
-            stats = cls(dim=dim, n=n, sum=feature_sum, sum_outer=sum_outer, meta=meta)
+            # The stored mean and covariance stay authoritative, so loaded (cached) statistics give
+            # bit-identical metrics to the ones that were saved; the sums serve merging.
+            stats = cls(dim=dim, n=n, sum=feature_sum, sum_outer=sum_outer, meta=meta, _mu_sigma=(mu, sigma))
         else:
             stats = cls(dim=dim, n=n, meta=meta, _mu_sigma=(mu, sigma))
         for name, arr in kept.items():
