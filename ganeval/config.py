@@ -36,6 +36,21 @@ class MetricConfig:
 
 
 @dataclass(frozen=True)
+class SamplingConfig:
+    """How images are drawn from a generator checkpoint given where images are expected.
+
+    n:           number of samples; seed: seeds the latents (same seed, same images);
+    class_index: a fixed class for conditional generators (None: classes balanced, i mod K);
+    truncation:  psi of the truncation trick (None: none).
+    """
+
+    n: int = 10000
+    seed: int = 0
+    class_index: int | None = None
+    truncation: float | None = None
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """One evaluation: which metrics, with which extractor and protocol, how to read and batch."""
 
@@ -53,4 +68,5 @@ class EvalConfig:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     value_range: str | None = None  # "unit" or "signed", for user networks that do not embed it
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # for generator checkpoint inputs
     metric: MetricConfig = field(default_factory=MetricConfig)

@@ -206,7 +206,19 @@ def evaluate(
         raise BadInputError("these metrics compare two sets: give the real images too")
     stats, prov = inputs_to_stats(inputs, keep, config, progress=progress, cache=cache)
     t1 = time.perf_counter()
-    results = metric_registry.compute_metrics(names, stats.get("real"), stats["fake"], config.metric)
+    ci = f" with {config.metric.ci:g} CIs ({config.metric.n_boot} resamples)" if config.metric.ci else ""
+    task = progress.task(f"metrics{ci}", total=len(names))
+    done: list[str] = []
+
+    def on_metric(name: str) -> None:
+        if done:
+            progress.advance(task, 1, rate=f"done: {', '.join(done)}")
+        done.append(name)
+        progress.advance(task, 0, rate=f"computing {name}")
+
+    results = metric_registry.compute_metrics(names, stats.get("real"), stats["fake"], config.metric,
+                                              on_metric=on_metric)
+    progress.finish(task, note=", ".join(done))
     t2 = time.perf_counter()
     prov = collect_provenance(
         **prov,

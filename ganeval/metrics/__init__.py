@@ -152,7 +152,7 @@ def _ci_fields(cfg: MetricConfig, low: float, high: float) -> dict[str, Any]:
 
 def _fid(real: FeatureStats | None, fake: FeatureStats, cfg: MetricConfig) -> list[Result]:
     real = _real(real, "FID")
-    v = stats_to_fid(real.mean, real.cov, fake.mean, fake.cov, n1=real.n, n2=fake.n)
+    v = stats_to_fid(real.mean, real.cov, fake.mean, fake.cov, n1=real.n, n2=fake.n, diagnostics="fast")
     details = dict(v.diagnostics)
     ci: dict[str, Any] = {}
     if cfg.ci is not None:
@@ -250,10 +250,11 @@ def _check_pair(real: FeatureStats | None, fake: FeatureStats) -> None:
 
 
 def compute_metrics(names: Sequence[str], real: FeatureStats | None, fake: FeatureStats,
-                    cfg: MetricConfig) -> list[Result]:
+                    cfg: MetricConfig, on_metric: Callable[[str], None] | None = None) -> list[Result]:
     """Results of the named metrics (registry names, in order) between `real` and `fake`.
 
-    `real` may be None when every named metric needs the generated set alone. Raises BadInputError
+    `real` may be None when every named metric needs the generated set alone. `on_metric(name)` is
+    called before each metric starts (the caller's progress display). Raises BadInputError
     naming the input and the missing array when a metric needs per-sample arrays a side lacks (e.g.
     KID from a mu/sigma statistics file).
     """
@@ -266,5 +267,7 @@ def compute_metrics(names: Sequence[str], real: FeatureStats | None, fake: Featu
         for entry in entries:
             if entry.needs_real and real is None:
                 raise BadInputError(f"{entry.name} compares two sets: give the real images or statistics too")
+            if on_metric is not None:
+                on_metric(entry.name)
             results.extend(entry.compute(real, fake, cfg))
     return results
