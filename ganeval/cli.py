@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ganeval import __version__
-from ganeval.config import EvalConfig, MetricConfig
+from ganeval import __version__, cli_generate
+from ganeval.config import EvalConfig, MetricConfig, SamplingConfig
 from ganeval.errors import BadInputError, GanevalError
 from ganeval.progress import ProgressReporter
 
@@ -37,8 +37,8 @@ out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 # -- shared options ------------------------------------------------------------------------------
-Real = Annotated[str, typer.Argument(help="Real images: a folder, .zip/.tar, .npy/.npz array, or a statistics .npz.",
-                                     show_default=False)]
+Real = Annotated[str, typer.Argument(help="Real images: a folder, .zip/.tar, .npy/.npz array, a statistics .npz, "
+                                     "or a generator checkpoint (.pt/.pth/.ckpt).", show_default=False)]
 Fake = Annotated[str, typer.Argument(help="Generated images, in any of the forms REAL takes.", show_default=False)]
 ExtractorOpt = Annotated[Optional[str], typer.Option(
     "--extractor", "-e",
@@ -76,6 +76,16 @@ ValueRangeOpt = Annotated[Optional[str], typer.Option("--value-range", help="Inp
                                                      show_default=False)]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write results.json and results.csv into "
                                                 "this folder.", show_default=False)]
+# Sampling of generator checkpoint inputs (ganeval.config.SamplingConfig; docs/generators.md).
+NSamplesOpt = Annotated[int, typer.Option("--n-samples", help="Generator checkpoint inputs: how many images to "
+                                          "generate.")]
+SampleSeedOpt = Annotated[int, typer.Option("--sample-seed", help="Generator checkpoint inputs: seed of the latents "
+                                            "(same seed, same images).")]
+ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Conditional generator checkpoints: generate only "
+                                                 "this class (default: all classes, balanced).", show_default=False)]
+TruncationOpt = Annotated[Optional[float], typer.Option("--truncation", help="Generator checkpoint inputs: "
+                                                        "truncation psi, every latent component |z| <= psi "
+                                                        "(0: the mean latent).", show_default=False)]
 
 
 def _floats3(text: str | None, what: str) -> tuple[float, float, float] | None:
@@ -106,15 +116,28 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return parts[0], parts[1]
 
 
+def _sampling(inputs: tuple[str, ...], n: int, seed: int, class_index: int | None,
+              truncation: float | None) -> SamplingConfig:
+    """The sampling settings; a warning when they are set but no input is a generator checkpoint."""
+    from ganeval.generators import CHECKPOINT_EXTENSIONS
+
+    sampling = SamplingConfig(n=n, seed=seed, class_index=class_index, truncation=truncation)
+    if sampling != SamplingConfig() and not any(str(p).lower().endswith(CHECKPOINT_EXTENSIONS) for p in inputs):
+        err_console.print("[yellow]warning:[/] --n-samples/--sample-seed/--class/--truncation apply to generator "
+                          "checkpoint inputs only; none was given", soft_wrap=True)
+    return sampling
+
+
 def _eval_config(*, metrics: tuple[str, ...], extractor, protocol, weights, batch_size, device, no_cache, skip_bad,
-                 allow_mixed_sizes, offline, input_size, mean, std, value_range, metric: MetricConfig) -> EvalConfig:
+                 allow_mixed_sizes, offline, input_size, mean, std, value_range, metric: MetricConfig,
+                 sampling: SamplingConfig | None = None) -> EvalConfig:
     return EvalConfig(
         metrics=metrics, extractor=extractor, protocol=protocol,
         weights_path=str(weights) if weights else None, batch_size=batch_size, device=device,
         use_cache=not no_cache, skip_bad=skip_bad, allow_mixed_sizes=allow_mixed_sizes,
         allow_download=not offline and os.environ.get("GANEVAL_OFFLINE") != "1",
         input_size=_size(input_size), mean=_floats3(mean, "mean"), std=_floats3(std, "std"),
-        value_range=value_range, metric=metric,
+        value_range=value_range, metric=metric, sampling=sampling or SamplingConfig(),
     )
 
 
@@ -166,16 +189,19 @@ def fid(
     batch_size: BatchOpt = 50, device: DeviceOpt = "cpu", no_cache: NoCacheOpt = False, skip_bad: SkipBadOpt = False,
     allow_mixed_sizes: MixedOpt = False, offline: OfflineOpt = False, seed: SeedOpt = 2020, ci: CiOpt = None,
     n_boot: NBootOpt = 100, input_size: InputSizeOpt = None, mean: MeanOpt = None, std: StdOpt = None, value_range: ValueRangeOpt = None,
-    out: OutOpt = None, quiet: QuietOpt = False,
+    out: OutOpt = None, quiet: QuietOpt = False, n_samples: NSamplesOpt = SamplingConfig.n,
+    sample_seed: SampleSeedOpt = SamplingConfig.seed, class_index: ClassOpt = None, truncation: TruncationOpt = None,
 ) -> None:
     """Print the Frechet Inception Distance between REAL and FAKE.
 
     Example: ganeval fid data/real samples/dcgan --extractor fmnist-cnn
+    Example: ganeval fid data/real runs/dcgan/best.pt --n-samples 10000 --sample-seed 0
     """
     config = _eval_config(metrics=("fid",), extractor=extractor, protocol=protocol, weights=weights,
                           batch_size=batch_size, device=device, no_cache=no_cache, skip_bad=skip_bad,
                           allow_mixed_sizes=allow_mixed_sizes, offline=offline, input_size=input_size, mean=mean,
-                          std=std, value_range=value_range, metric=MetricConfig(seed=seed, ci=ci, n_boot=n_boot))
+                          std=std, value_range=value_range, metric=MetricConfig(seed=seed, ci=ci, n_boot=n_boot),
+                          sampling=_sampling((real, fake), n_samples, sample_seed, class_index, truncation))
     run, paths = _run_eval(real, fake, config, quiet, out)
     r = run.get("fid")
     line = f"FID: {r.value:.6f}"
@@ -207,7 +233,8 @@ def metrics(
     nn_inclusive: Annotated[bool, typer.Option("--nn-inclusive", help="Count distance == radius as inside "
                                                "(<=, Kynkaanniemi et al.'s code) instead of < (prdc).")] = False,
     input_size: InputSizeOpt = None, mean: MeanOpt = None, std: StdOpt = None, value_range: ValueRangeOpt = None,
-    out: OutOpt = None, quiet: QuietOpt = False,
+    out: OutOpt = None, quiet: QuietOpt = False, n_samples: NSamplesOpt = SamplingConfig.n,
+    sample_seed: SampleSeedOpt = SamplingConfig.seed, class_index: ClassOpt = None, truncation: TruncationOpt = None,
 ) -> None:
     """Compute several metrics between REAL and FAKE; with --out, write results.json and results.csv.
 
@@ -219,7 +246,8 @@ def metrics(
     config = _eval_config(metrics=names, extractor=extractor, protocol=protocol, weights=weights,
                           batch_size=batch_size, device=device, no_cache=no_cache, skip_bad=skip_bad,
                           allow_mixed_sizes=allow_mixed_sizes, offline=offline, input_size=input_size, mean=mean,
-                          std=std, value_range=value_range, metric=mcfg)
+                          std=std, value_range=value_range, metric=mcfg,
+                          sampling=_sampling((real, fake), n_samples, sample_seed, class_index, truncation))
     run, paths = _run_eval(real, fake, config, quiet, out)
     out_console.print(_results_table(run))
     err_console.print(f"[dim]{escape(_provenance_line(run))}[/]")
@@ -229,7 +257,8 @@ def metrics(
 
 @app.command()
 def stats(
-    input: Annotated[str, typer.Argument(help="Images: a folder, archive or array file.", show_default=False)],
+    input: Annotated[str, typer.Argument(help="Images: a folder, archive or array file, or a generator checkpoint "
+                                         "(.pt/.pth/.ckpt).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The .npz to write (mu/sigma readable by "
                                          "pytorch-fid).", show_default=False)],
     keep_features: Annotated[bool, typer.Option("--keep-features", help="Also store the per-sample features "
@@ -238,6 +267,8 @@ def stats(
     batch_size: BatchOpt = 50, device: DeviceOpt = "cpu", no_cache: NoCacheOpt = False, skip_bad: SkipBadOpt = False,
     allow_mixed_sizes: MixedOpt = False, offline: OfflineOpt = False,
     input_size: InputSizeOpt = None, mean: MeanOpt = None, std: StdOpt = None, value_range: ValueRangeOpt = None, quiet: QuietOpt = False,
+    n_samples: NSamplesOpt = SamplingConfig.n, sample_seed: SampleSeedOpt = SamplingConfig.seed,
+    class_index: ClassOpt = None, truncation: TruncationOpt = None,
 ) -> None:
     """Save the feature statistics of INPUT; the file is accepted anywhere a folder is.
 
@@ -248,7 +279,8 @@ def stats(
     config = _eval_config(metrics=("fid",), extractor=extractor, protocol=protocol, weights=weights,
                           batch_size=batch_size, device=device, no_cache=no_cache, skip_bad=skip_bad,
                           allow_mixed_sizes=allow_mixed_sizes, offline=offline, input_size=input_size, mean=mean,
-                          std=std, value_range=value_range, metric=MetricConfig())
+                          std=std, value_range=value_range, metric=MetricConfig(),
+                          sampling=_sampling((input,), n_samples, sample_seed, class_index, truncation))
     keep: tuple[str, ...] = ()
     if keep_features:
         keep = ("pool", "logits")
@@ -351,6 +383,10 @@ def demo(
     from ganeval.demo import run_demo
 
     run_demo(Path(out), n=n, progress=ProgressReporter(enabled=not quiet), console=out_console)
+
+
+# Commands that live in their own modules register on the app here.
+cli_generate.register(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -56,7 +56,8 @@ def metric_names(requested: tuple[str, ...] | list[str]) -> list[str]:
 def _open(inp: Input, config: EvalConfig) -> ImageSource | FeatureStats:
     if isinstance(inp, (ImageSource, FeatureStats)):
         return inp
-    return open_input(inp, skip_bad=config.skip_bad, allow_mixed_sizes=config.allow_mixed_sizes)
+    return open_input(inp, skip_bad=config.skip_bad, allow_mixed_sizes=config.allow_mixed_sizes,
+                      sampling=config.sampling)
 
 
 def _label(inp: Input) -> str:

@@ -1,5 +1,9 @@
 """Generator checkpoints: one self-describing file, loaded safely, sampled deterministically.
 
+One line: checkpoint file -> read_checkpoint (weights-only unpickling + schema check) -> load_generator
+(registered architecture + state dict) -> generate (seeded latents -> module -> uint8 images), which
+feeds GeneratorSource (sources.py), write_samples (`ganeval sample`) and export_generator (`ganeval export`).
+
 A checkpoint is a plain dict that `torch.load(..., weights_only=True)` reads (tensors, numbers,
 strings, lists, dicts; never pickled code):
 
@@ -13,28 +17,76 @@ strings, lists, dicts; never pickled code):
 
 Architectures register through the same public call a user's plugin uses (`register_architecture`);
 the reference trainers in `reference_models/` register theirs when imported.
+
+Sampling is a pure function of (checkpoint, n, seed, class, truncation): latents are drawn in fixed
+blocks of LATENT_BLOCK rows from one torch.Generator seeded with `seed`, so sample i is the same
+whatever the batch size and whatever n >= i + 1 (the first 100 of 10000 samples are the 100 samples).
+docs/generators.md describes the format, the sampling rules and the commands.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
+import json
+import math
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from ganeval.atomic import atomic_writer
+from ganeval import __version__
+from ganeval.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from ganeval.errors import BadInputError
+from ganeval.progress import NO_PROGRESS, ProgressReporter
+from ganeval.provenance import to_jsonable
 
 FORMAT = "ganeval-generator"
 FORMAT_VERSION = 1
 LATENT_KEYS = ("z_dim", "distribution", "n_classes", "class_names", "output_range", "image_shape")
+DISTRIBUTIONS = ("normal", "uniform")
+CHECKPOINT_EXTENSIONS = (".pt", ".pth", ".ckpt")
+# Latents are drawn this many rows at a time, whatever n and the batch size (module docstring).
+LATENT_BLOCK = 1024
+EXPORT_FORMATS = ("torchscript", "export")
+EXPORT_FORMAT = "ganeval-generator-export"
+EXPORT_DECLARATION = "ganeval.json"  # the JSON file embedded in exported programs, as user_model.py reads
+SAMPLES_JSON = "samples.json"
 _ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {}
 _BUILTIN_MODULES = ("reference_models",)
+
+# Messages (tests match these; each is one line).
+MSG_NOT_CHECKPOINT = "{path} is not a usable ganeval generator checkpoint: {why}"
+MSG_NO_CHECKPOINT = "no such checkpoint: {path}"
+MSG_PICKLED_OBJECT = (
+    "it holds a pickled Python object ({name}); ganeval reads only tensors, numbers, strings and plain "
+    "containers from a checkpoint and ran nothing"
+)
+MSG_BAD_SAMPLING = "bad sampling setting: {why}"
+MSG_OUT_EXISTS = "{path} already exists; pass --force to replace it"
+MSG_OUT_NOT_EMPTY = "{path} is a folder that is not empty; choose another folder or pass --force to replace it"
+MSG_OUT_FOREIGN = (
+    "{path} holds files that `ganeval sample` did not write; ganeval replaces only a previous samples "
+    "folder (with a samples.json), even with --force"
+)
+MSG_OUT_SUFFIX = "{path}: samples are written as PNGs into a folder or as one .npz file, not as {suffix}"
+MSG_BAD_OUTPUT = (
+    "{where}: architecture {arch!r} returned {got} for a batch of {n}; the checkpoint declares images {want}"
+)
+MSG_NOT_FINITE = "{where}: the generator produced NaN or infinite values (did training diverge?)"
+MSG_EXPORT_FORMAT = "unknown export format {format!r}; use one of: " + ", ".join(EXPORT_FORMATS)
 
 
 def register_architecture(name: str, builder: Callable[..., torch.nn.Module]) -> None:
@@ -47,6 +99,7 @@ def register_architecture(name: str, builder: Callable[..., torch.nn.Module]) ->
 
 
 def available_architectures() -> dict[str, Callable[..., torch.nn.Module]]:
+    """Every registered architecture, after importing the built-in modules that register theirs."""
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
     return dict(_ARCHITECTURES)
@@ -76,10 +129,30 @@ class LatentSpec:
                    output_range=(float(d["output_range"][0]), float(d["output_range"][1])),
                    image_shape=tuple(int(v) for v in d["image_shape"]))  # type: ignore[arg-type]
 
+    def validate(self) -> LatentSpec:
+        """Return self, or raise ValueError saying which field is impossible."""
+        if self.z_dim < 1:
+            raise ValueError(f"z_dim must be positive, got {self.z_dim}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}")
+        if self.n_classes < 0:
+            raise ValueError(f"n_classes must be >= 0, got {self.n_classes}")
+        if self.class_names and len(self.class_names) != self.n_classes:
+            raise ValueError(f"{len(self.class_names)} class_names for {self.n_classes} classes")
+        lo, hi = self.output_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"output_range must be two finite numbers, low < high, got {list(self.output_range)}")
+        if len(self.image_shape) != 3 or self.image_shape[0] not in (1, 3) or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be [C, H, W] with C 1 or 3, got {list(self.image_shape)}")
+        return self
+
 
 @dataclass
 class LoadedGenerator:
-    """A generator module built from a checkpoint, in eval mode, with its declared facts."""
+    """A generator module built from a checkpoint, in eval mode, with its declared facts.
+
+    sha256 is the hex digest of the checkpoint file's bytes (None for a generator built in memory).
+    """
 
     module: torch.nn.Module
     architecture: str
@@ -87,11 +160,27 @@ class LoadedGenerator:
     latent: LatentSpec
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    sha256: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How error messages name this generator: its file, else its architecture."""
+        return str(self.path) if self.path is not None else f"generator {self.architecture!r}"
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able facts for provenance: architecture, config, checkpoint path and sha256, latent spec."""
+        return {"architecture": self.architecture, "config": to_jsonable(self.config),
+                "checkpoint": str(self.path) if self.path is not None else None,
+                "checkpoint_sha256": self.sha256, "latent": self.latent.to_dict()}
+
+
+# -- writing and reading checkpoints -------------------------------------------------------------
 
 
 def checkpoint_dict(module: torch.nn.Module, architecture: str, config: dict[str, Any], latent: LatentSpec,
                     provenance: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint dict for `module` (its state dict is copied to CPU)."""
+    """The checkpoint dict for `module` (its state dict is copied to CPU); ValueError for an impossible latent."""
+    latent.validate()
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "architecture": architecture, "config": dict(config),
         "state_dict": {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()},
@@ -101,89 +190,262 @@ def checkpoint_dict(module: torch.nn.Module, architecture: str, config: dict[str
 
 def save_generator(path: str | Path, module: torch.nn.Module, architecture: str, config: dict[str, Any],
                    latent: LatentSpec, provenance: dict[str, Any]) -> Path:
-    """Write a generator checkpoint atomically."""
+    """Write a generator checkpoint atomically (a reader sees the old file or the whole new one)."""
     path = Path(path)
+    data = checkpoint_dict(module, architecture, config, latent, provenance)
     with atomic_writer(path) as fh:
-        torch.save(checkpoint_dict(module, architecture, config, latent, provenance), fh)
+        torch.save(data, fh)
     return path
 
 
 def is_generator_checkpoint(path: str | Path) -> bool:
-    """True when `path` is a torch zip file whose dict says format "ganeval-generator" (cheap check)."""
+    """Cheap check: `path` is a file with a checkpoint suffix (.pt, .pth, .ckpt) holding a zip archive.
+
+    Whether it really is a ganeval generator checkpoint is only known by reading it (read_checkpoint).
+    """
     path = Path(path)
-    if path.suffix.lower() not in (".pt", ".pth", ".ckpt") or not path.is_file():
+    if path.suffix.lower() not in CHECKPOINT_EXTENSIONS or not path.is_file():
         return False
     return zipfile.is_zipfile(path)
 
 
-def _fail(path: Path, why: str) -> BadInputError:
-    return BadInputError(f"{path} is not a usable ganeval generator checkpoint: {why}")
+def _fail(path: Path | str, why: str) -> BadInputError:
+    return BadInputError(MSG_NOT_CHECKPOINT.format(path=path, why=why))
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """torch.load with weights_only=True, then a schema check; BadInputError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"no such checkpoint: {path}")
+def _one_line(exc: BaseException, limit: int = 240) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:limit] + "...") if len(text) > limit else (text or type(exc).__name__)
+
+
+def _zip_kind(raw: bytes) -> str | None:
+    """What a file's bytes are: "torch" (torch.save), "torchscript", "export" (.pt2), "zip" (another
+    zip) or None (not a zip archive at all, or a truncated one: its central directory is missing)."""
     try:
-        data = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickled code, foreign format: all refused alike
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _fail(path, f"cannot be read safely ({reason[:200]})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise _fail(path, f"it does not say format {FORMAT!r}")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise _fail(path, f"format version {data.get('format_version')!r}; this ganeval reads {FORMAT_VERSION}")
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    rel = {name.split("/", 1)[1] if "/" in name else name for name in names}  # records live under one folder
+    if "archive_format" in rel or any(r.startswith("models/") for r in rel):
+        return "export"
+    if "constants.pkl" in rel or any(r.startswith("code/") for r in rel):
+        return "torchscript"
+    return "torch" if "data.pkl" in rel else "zip"
+
+
+_KIND_WHY = {
+    None: "it is not a torch.save zip archive (truncated, damaged, torch's legacy format, or no checkpoint at all)",
+    "zip": "it is a zip archive but not one written by torch.save",
+    "torchscript": ("it is a TorchScript file (e.g. from `ganeval export`); give the checkpoint it was "
+                    "exported from"),
+    "export": "it is a torch.export program (.pt2); give the checkpoint it was exported from",
+}
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise _fail(path, "it is a folder")
+    if not path.is_file():
+        raise BadInputError(MSG_NO_CHECKPOINT.format(path=path))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _fail(path, f"it cannot be read ({exc.strerror or exc})") from None
+
+
+def _unpickle_weights_only(raw: bytes, path: Path) -> Any:
+    """torch.load with the weights-only unpickler: any global beyond tensors and containers is refused."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's own hints point at weights_only=False, which we never use
+            return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", text) or re.search(r"global:? (\S+)", text)
+        if found:
+            raise _fail(path, MSG_PICKLED_OBJECT.format(name=found.group(1).rstrip(".,"))) from None
+        detail = text.split("WeightsUnpickler error:", 1)[-1]
+        raise _fail(path, f"it cannot be read safely ({_one_line(Exception(detail))})") from None
+    except Exception as exc:  # damaged records, bad storage sizes: torch raises assorted types
+        raise _fail(path, f"it cannot be read ({_one_line(exc)})") from None
+
+
+def _looks_like_state_dict(data: Any) -> bool:
+    return isinstance(data, dict) and bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())
+
+
+def _check_schema(data: Any, path: Path) -> LatentSpec:
+    """The checkpoint dict's fields, checked one by one; returns its latent spec."""
+    if not isinstance(data, dict):
+        raise _fail(path, f"it holds a {type(data).__name__}, not a checkpoint dict")
+    if "format" not in data:
+        if _looks_like_state_dict(data):
+            raise _fail(path, "it is a bare state dict; save generators with ganeval.generators.save_generator")
+        raise _fail(path, f"it has no 'format' entry (expected {FORMAT!r})")
+    if data["format"] != FORMAT:
+        raise _fail(path, f"its format is {str(data['format'])[:80]!r}, not {FORMAT!r}")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+        hint = " (written by a newer ganeval: upgrade)" if newer else ""
+        raise _fail(path, f"format version {version!r}; this ganeval reads version {FORMAT_VERSION}{hint}")
     for key in ("architecture", "config", "state_dict", "latent"):
         if key not in data:
             raise _fail(path, f"the {key!r} entry is missing")
-    if not isinstance(data["config"], dict) or not isinstance(data["state_dict"], dict):
-        raise _fail(path, "config and state_dict must be dicts")
-    missing = [k for k in LATENT_KEYS if k not in data["latent"]]
+    if not isinstance(data["architecture"], str) or not data["architecture"]:
+        raise _fail(path, "'architecture' must be a non-empty string")
+    if not isinstance(data["config"], dict) or not all(isinstance(k, str) for k in data["config"]):
+        raise _fail(path, "'config' must be a dict of keyword arguments")
+    state = data["state_dict"]
+    if not isinstance(state, dict):
+        raise _fail(path, "'state_dict' must be a dict of tensors")
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise _fail(path, f"'state_dict' must map names to tensors; {str(name)[:60]!r} is a {type(value).__name__}")
+    if "provenance" in data and not isinstance(data["provenance"], dict):
+        raise _fail(path, "'provenance' must be a dict")
+    latent = data["latent"]
+    if not isinstance(latent, dict):
+        raise _fail(path, "'latent' must be a dict")
+    missing = [k for k in LATENT_KEYS if k not in latent]
     if missing:
         raise _fail(path, f"the latent spec lacks {', '.join(missing)}")
-    return data
+    try:
+        return LatentSpec.from_dict(latent).validate()
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise _fail(path, f"bad latent spec: {_one_line(exc)}") from None
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, Any], LatentSpec, str]:
+    raw = _read_bytes(path)
+    kind = _zip_kind(raw)
+    if kind != "torch":
+        raise _fail(path, _KIND_WHY[kind])
+    data = _unpickle_weights_only(raw, path)
+    latent = _check_schema(data, path)
+    return data, latent, hashlib.sha256(raw).hexdigest()
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, read with torch.load(weights_only=True) and checked field by field.
+
+    Raises BadInputError naming the file for: a missing file, anything that is not a torch.save zip
+    archive (truncated, TorchScript, torch.export, other), pickled objects other than tensors and
+    plain containers (refused by the unpickler before anything is constructed), a foreign format or
+    format version, missing entries, and an impossible latent spec.
+    """
+    return _read_checkpoint(Path(path))[0]
 
 
 def load_generator(path: str | Path, device: str = "cpu") -> LoadedGenerator:
-    """Build the generator a checkpoint describes; nothing from the file is executed."""
+    """Build the generator a checkpoint describes, in eval mode on `device`; nothing from the file is executed.
+
+    The module comes from the registered architecture's builder (registered Python code), the
+    weights from the checked state dict, loaded strictly: a missing, extra or mis-shaped tensor is a
+    BadInputError naming the file, like everything read_checkpoint refuses.
+    """
     path = Path(path)
-    data = read_checkpoint(path)
+    data, latent, sha256 = _read_checkpoint(path)
     arch = data["architecture"]
     builders = available_architectures()
     if arch not in builders:
-        raise _fail(path, f"unknown architecture {arch!r} (known: {', '.join(sorted(builders))})")
+        known = ", ".join(sorted(builders)) or "none registered"
+        raise _fail(path, f"unknown architecture {arch!r} (known: {known}); import the module that registers it")
     try:
-        latent = LatentSpec.from_dict(data["latent"])
         module = builders[arch](**data["config"])
+    except Exception as exc:  # the config is user input: a wrong keyword or value surfaces as any type
+        raise _fail(path, f"architecture {arch!r} cannot be built from its config ({_one_line(exc)})") from None
+    try:
         module.load_state_dict(data["state_dict"], strict=True)
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _fail(path, f"its weights do not fit architecture {arch!r} ({reason[:200]})") from None
+        raise _fail(path, f"its weights do not fit architecture {arch!r} ({_one_line(exc)})") from None
     module.eval().to(device)
     return LoadedGenerator(module=module, architecture=arch, config=dict(data["config"]), latent=latent,
-                           provenance=dict(data.get("provenance") or {}), path=path)
+                           provenance=dict(data.get("provenance") or {}), path=path, sha256=sha256)
+
+
+# -- sampling -----------------------------------------------------------------------------------
+
+
+def check_sampling(latent: LatentSpec, n: int, seed: int, class_index: int | None = None,
+                   truncation: float | None = None, where: str | None = None) -> None:
+    """Raise BadInputError (one line, starting with `where` when given) for settings that cannot be
+    sampled: n < 1, a seed outside 0..2**63-1, a negative or non-finite truncation, a class that the
+    generator does not have. Call it before any long work."""
+    try:
+        _check_sampling(latent, n, seed, class_index, truncation)
+    except BadInputError as exc:
+        if where is None:
+            raise
+        raise BadInputError(f"{where}: {exc}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _bad_truncation(truncation: Any) -> BadInputError:
+    return BadInputError(MSG_BAD_SAMPLING.format(why=f"--truncation must be a number >= 0, got {truncation!r}"))
+
+
+def _check_sampling(latent: LatentSpec, n: int, seed: int, class_index: int | None, truncation: float | None) -> None:
+    if not _is_int(n) or n < 1:
+        raise BadInputError(MSG_BAD_SAMPLING.format(why=f"the number of samples must be a positive integer, got {n!r}"))
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        raise BadInputError(MSG_BAD_SAMPLING.format(why=f"the seed must be an integer in 0..2**63-1, got {seed!r}"))
+    if truncation is not None and not (isinstance(truncation, (int, float)) and math.isfinite(truncation)
+                                       and truncation >= 0):
+        raise _bad_truncation(truncation)
+    if class_index is not None and not _is_int(class_index):
+        raise BadInputError(MSG_BAD_SAMPLING.format(why=f"--class must be an integer, got {class_index!r}"))
+    labels_for(latent, 1, class_index)
+
+
+def _truncated_normal(shape: tuple[int, ...], psi: float, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal values conditioned on |z| <= psi, by the inverse CDF (float64, then float32)."""
+    u = torch.rand(shape, generator=generator, dtype=torch.float64)
+    below = 0.5 * math.erfc(psi / math.sqrt(2.0))  # Phi(-psi), accurate for large psi
+    z = torch.special.ndtri(below + u * (1.0 - 2.0 * below))
+    return z.clamp_(-psi, psi).to(torch.float32)  # the clamp only catches rounding at the edges
 
 
 def sample_latents(latent: LatentSpec, n: int, generator: torch.Generator, truncation: float | None = None
                    ) -> torch.Tensor:
-    """(n, z_dim) latents. With `truncation` psi, normal components with |z| > psi are redrawn until
-    inside (the truncation trick of BigGAN, Brock et al. 2019); psi <= 0 gives the mean (zeros)."""
+    """(n, z_dim) float32 latents drawn from `generator`.
+
+    Normal latents with truncation psi follow the standard normal conditioned on |z| <= psi in every
+    component -- the distribution that redrawing each |z| > psi until it falls inside gives (the
+    truncation trick of BigGAN, Brock et al. 2019) -- drawn by the inverse CDF, so a small psi costs
+    no more than a large one. psi = 0 gives the mean latent (zeros). Uniform latents on [-1, 1] are
+    conditioned the same way: uniform on [-min(psi, 1), min(psi, 1)].
+    """
+    if truncation is not None and not (math.isfinite(truncation) and truncation >= 0):
+        raise _bad_truncation(truncation)
     if latent.distribution == "uniform":
         z = torch.rand(n, latent.z_dim, generator=generator) * 2 - 1
-        return z if truncation is None else z * truncation
+        return z if truncation is None else z * min(truncation, 1.0)
     if latent.distribution != "normal":
         raise BadInputError(f"unknown latent distribution {latent.distribution!r}")
-    z = torch.randn(n, latent.z_dim, generator=generator)
     if truncation is None:
-        return z
-    if truncation <= 0:
-        return torch.zeros_like(z)
-    outside = z.abs() > truncation
-    while outside.any():
-        z[outside] = torch.randn(int(outside.sum()), generator=generator)
-        outside = z.abs() > truncation
-    return z
+        return torch.randn(n, latent.z_dim, generator=generator)
+    return _truncated_normal((n, latent.z_dim), float(truncation), generator)
+
+
+def _latent_blocks(latent: LatentSpec, n: int, seed: int, truncation: float | None) -> Iterator[torch.Tensor]:
+    """The first n latents of the seed's stream, in blocks of at most LATENT_BLOCK rows.
+
+    Every block is drawn whole (the last one is cut after drawing): torch's samplers fill tensors in
+    vectorised chunks, so a draw of 1000 rows is not the first 1000 rows of a draw of 1024.
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    for start in range(0, n, LATENT_BLOCK):
+        yield sample_latents(latent, LATENT_BLOCK, g, truncation)[: min(LATENT_BLOCK, n - start)]
+
+
+def seeded_latents(latent: LatentSpec, n: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """The (n, z_dim) latents that `generate` feeds the generator for this seed and truncation."""
+    return torch.cat(list(_latent_blocks(latent, n, seed, truncation)))
 
 
 def labels_for(latent: LatentSpec, n: int, class_index: int | None) -> torch.Tensor | None:
@@ -193,34 +455,289 @@ def labels_for(latent: LatentSpec, n: int, class_index: int | None) -> torch.Ten
             raise BadInputError("this generator is unconditional: it takes no --class")
         return None
     if class_index is not None:
-        if not 0 <= class_index < latent.n_classes:
+        if isinstance(class_index, bool) or not 0 <= class_index < latent.n_classes:
             raise BadInputError(f"--class must be in 0..{latent.n_classes - 1}, got {class_index}")
-        return torch.full((n,), class_index, dtype=torch.int64)
+        return torch.full((n,), int(class_index), dtype=torch.int64)
     return torch.arange(n, dtype=torch.int64) % latent.n_classes
 
 
-def to_uint8(images: torch.Tensor, output_range: tuple[float, float]) -> torch.Tensor:
-    """Generator output in `output_range` -> uint8 (N, 3, H, W) RGB (grayscale repeated)."""
+def to_uint8(images: torch.Tensor, output_range: tuple[float, float], rgb: bool = True) -> torch.Tensor:
+    """Generator output (N, C, H, W) in `output_range` -> uint8, round(255 (x - lo) / (hi - lo)) clipped.
+
+    rgb=True gives (N, 3, H, W) with grayscale repeated (the images contract of sources.py);
+    rgb=False keeps the generator's own channels (1 or 3), as `ganeval sample` writes them.
+    """
     lo, hi = output_range
     x = ((images.float() - lo) / (hi - lo) * 255.0).round().clamp(0, 255).to(torch.uint8)
-    if x.shape[1] == 1:
+    if rgb and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return x.contiguous()
 
 
-def generate(gen: LoadedGenerator, n: int, *, seed: int = 0, batch_size: int = 256, class_index: int | None = None,
-             truncation: float | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Yield (uint8 (B, 3, H, W) images, labels or None) batches of n samples, deterministic in `seed`.
+def _check_output(out: Any, gen: LoadedGenerator, n: int) -> None:
+    want = (n, *gen.latent.image_shape)
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point() or tuple(out.shape) != want:
+        got = (f"a {str(out.dtype).replace('torch.', '')} tensor {tuple(out.shape)}" if isinstance(out, torch.Tensor)
+               else f"a {type(out).__name__}")
+        raise BadInputError(MSG_BAD_OUTPUT.format(where=gen.label, arch=gen.architecture, got=got, n=n,
+                                                  want=list(gen.latent.image_shape)))
+    if not bool(torch.isfinite(out).all()):
+        raise BadInputError(MSG_NOT_FINITE.format(where=gen.label))
 
-    All latents are drawn up front from one seeded generator, so the images do not depend on batch_size.
+
+def generate(gen: LoadedGenerator, n: int, *, seed: int = 0, batch_size: int = 256, class_index: int | None = None,
+             truncation: float | None = None, rgb: bool = True
+             ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield (uint8 (B, C, H, W) images, int64 (B,) labels or None) batches of n samples, deterministic in `seed`.
+
+    C is 3 with rgb=True (grayscale repeated), else the generator's own. Latents come from one
+    generator seeded with `seed`, in fixed blocks (module docstring), so the images depend on neither
+    batch_size nor n. Raises BadInputError for impossible settings, or when the module returns the
+    wrong shape or non-finite values.
     """
-    g = torch.Generator().manual_seed(seed)
-    z = sample_latents(gen.latent, n, g, truncation)
+    check_sampling(gen.latent, n, seed, class_index, truncation, where=gen.label)
+    if not _is_int(batch_size) or batch_size < 1:
+        raise BadInputError(f"batch size must be a positive integer, got {batch_size!r}")
     labels = labels_for(gen.latent, n, class_index)
-    device = next(gen.module.parameters()).device
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            zb = z[start:start + batch_size].to(device)
-            lb = labels[start:start + batch_size].to(device) if labels is not None else None
-            out = gen.module(zb, lb) if lb is not None else gen.module(zb)
-            yield to_uint8(out.cpu(), gen.latent.output_range), (lb.cpu() if lb is not None else None)
+    blocks = _latent_blocks(gen.latent, n, seed, truncation)
+    pending = torch.empty(0, gen.latent.z_dim)
+    device = next(iter(gen.module.parameters()), torch.empty(0)).device
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        while pending.shape[0] < stop - start:
+            pending = torch.cat([pending, next(blocks)])
+        z, pending = pending[: stop - start], pending[stop - start:]
+        lb = labels[start:stop] if labels is not None else None
+        with torch.no_grad():  # not inference_mode: callers may modify the images in place
+            out = gen.module(z.to(device), lb.to(device)) if lb is not None else gen.module(z.to(device))
+            _check_output(out, gen, stop - start)
+            images = to_uint8(out.cpu(), gen.latent.output_range, rgb=rgb)
+        yield images, lb
+
+
+def sampling_record(gen: LoadedGenerator, n: int, seed: int, class_index: int | None,
+                    truncation: float | None) -> dict[str, Any]:
+    """JSON-able description of n samples: the generator's facts and the settings that fix the images."""
+    if gen.latent.n_classes == 0:
+        labels = None
+    elif class_index is None:
+        labels = f"balanced: sample i has class i mod {gen.latent.n_classes}"
+    else:
+        labels = f"all class {class_index}"
+    return dict(gen.describe(), n=n, seed=seed, class_index=class_index, truncation=truncation, labels=labels,
+                ganeval_version=__version__, torch_version=torch.__version__)
+
+
+# -- ganeval sample ------------------------------------------------------------------------------
+
+_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".npy", ".zip", ".tar", ".gz",
+                  ".tgz", ".pt", ".pth", ".ckpt", ".json")
+_OWN_FILE = re.compile(r"^\d{6,}\.png$")
+
+
+def samples_json_path(out: str | Path) -> Path:
+    """Where write_samples puts its samples.json: inside a PNG folder, or beside an .npz as NAME.samples.json."""
+    out = Path(out)
+    if out.suffix.lower() == ".npz":
+        return out.with_name(out.stem + ".samples.json")
+    return out / SAMPLES_JSON
+
+
+def _is_own_folder(folder: Path) -> bool:
+    names = [p.name for p in folder.iterdir()]
+    return SAMPLES_JSON in names and all(name == SAMPLES_JSON or _OWN_FILE.match(name) for name in names)
+
+
+def _check_target(out: Path, force: bool) -> None:
+    """Refuse, before any work, an output that would overwrite something it should not."""
+    suffix = out.suffix.lower()
+    if suffix == ".npz":
+        if out.is_dir():
+            raise BadInputError(f"{out} is a folder; give a file name ending in .npz")
+        for p in (out, samples_json_path(out)):
+            if p.exists() and not force:
+                raise BadInputError(MSG_OUT_EXISTS.format(path=p))
+        return
+    if suffix in _FILE_SUFFIXES:
+        raise BadInputError(MSG_OUT_SUFFIX.format(path=out, suffix=out.suffix))
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise BadInputError(MSG_OUT_NOT_EMPTY.format(path=out))
+        if not _is_own_folder(out):
+            raise BadInputError(MSG_OUT_FOREIGN.format(path=out))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _install_folder(tmp: Path, out: Path, force: bool) -> None:
+    """Move the finished temp folder to `out` with renames only, replacing a previous samples folder."""
+    _check_target(out, force)
+    if out.is_dir() and any(out.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))
+        os.replace(out, old)  # `old` is an empty folder: rename(2) may replace it
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        os.replace(tmp, out)  # also replaces an empty folder
+    except OSError as exc:
+        raise BadInputError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def _write_png_folder(gen: LoadedGenerator, out: Path, n: int, record: dict[str, Any], batches: Iterator,
+                      force: bool, on_batch: Callable[[int], None]) -> None:
+    from PIL import Image
+
+    width = max(6, len(str(n - 1)))
+    parent = out.absolute().parent  # absolute() also names the folder of a relative out such as "."
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.", suffix=".tmp", dir=parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; follow the umask like mkdir would
+        index = 0
+        for images, _ in batches:
+            arr = images.permute(0, 2, 3, 1).contiguous().numpy()
+            for im in arr:
+                Image.fromarray(im[:, :, 0] if im.shape[2] == 1 else im).save(tmp / f"{index:0{width}d}.png")
+                index += 1
+            on_batch(len(arr))
+        record["files"] = f"{0:0{width}d}.png .. {n - 1:0{width}d}.png"
+        (tmp / SAMPLES_JSON).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _install_folder(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_npz(gen: LoadedGenerator, out: Path, n: int, record: dict[str, Any], batches: Iterator,
+               on_batch: Callable[[int], None]) -> None:
+    """Stream images into an uncompressed .npz (what np.savez writes), never holding all of them."""
+    c, h, w = gen.latent.image_shape
+    labels: list[torch.Tensor] = []
+    with atomic_writer(out) as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zf.open("images.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": np.dtype(np.uint8).str, "fortran_order": False,
+                                                          "shape": (n, h, w, c)})
+            for images, lb in batches:
+                member.write(images.permute(0, 2, 3, 1).contiguous().numpy().tobytes())
+                if lb is not None:
+                    labels.append(lb)
+                on_batch(images.shape[0])
+        if labels:
+            buffer = io.BytesIO()
+            np.save(buffer, torch.cat(labels).numpy(), allow_pickle=False)
+            zf.writestr("labels.npy", buffer.getvalue())
+    record["files"] = {"images": f"uint8 ({n}, {h}, {w}, {c}) NHWC", "labels": f"int64 ({n},)" if labels else None}
+    atomic_write_text(samples_json_path(out), json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def write_samples(gen: LoadedGenerator | str | Path, out: str | Path, n: int, *, seed: int = 0,
+                  batch_size: int = 256, class_index: int | None = None, truncation: float | None = None,
+                  force: bool = False, progress: ProgressReporter = NO_PROGRESS) -> Path:
+    """Generate n samples and write them to `out`; the call behind `ganeval sample`. Returns `out`.
+
+    out ending in .npz: one uncompressed .npz with "images" uint8 (N, H, W, C) in the generator's own
+    channels, and "labels" int64 (N,) for conditional generators; NAME.samples.json beside it.
+    Otherwise a folder of PNGs 000000.png, 000001.png, ... ("L" for 1-channel generators, "RGB" for
+    3) with samples.json inside. samples.json records the checkpoint sha256, architecture, latent
+    spec, n, seed, class, truncation and versions.
+
+    Atomic: the folder is built in a hidden temp folder beside it and renamed at the end, the .npz is
+    a temp file renamed at the end; an interrupted run leaves nothing at `out`. An existing non-empty
+    folder is refused unless force, and even then only a previous samples folder is replaced.
+    """
+    if not isinstance(gen, LoadedGenerator):
+        gen = load_generator(gen)
+    check_sampling(gen.latent, n, seed, class_index, truncation, where=gen.label)
+    out = Path(out)
+    _check_target(out, force)
+    record = sampling_record(gen, n, seed, class_index, truncation)
+    record["format"] = "npz" if out.suffix.lower() == ".npz" else "png"
+    batches = generate(gen, n, seed=seed, batch_size=batch_size, class_index=class_index, truncation=truncation,
+                       rgb=False)
+    task = progress.task("sampling", total=n)
+    t0, done = time.perf_counter(), 0
+
+    def on_batch(count: int) -> None:
+        nonlocal done
+        done += count
+        progress.advance(task, count, rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f} img/s")
+
+    if record["format"] == "npz":
+        _write_npz(gen, out, n, record, batches, on_batch)
+    else:
+        _write_png_folder(gen, out, n, record, batches, force, on_batch)
+    progress.finish(task, note=f"{n} images")
+    return out
+
+
+# -- ganeval export ------------------------------------------------------------------------------
+
+
+def export_declaration(gen: LoadedGenerator) -> dict[str, Any]:
+    """The JSON embedded as ganeval.json in an exported generator: what it takes and what it returns."""
+    conditional = gen.latent.n_classes > 0
+    c, h, w = gen.latent.image_shape
+    return {
+        "format": EXPORT_FORMAT, "format_version": 1, "architecture": gen.architecture, "config": gen.config,
+        "checkpoint_sha256": gen.sha256, "latent": gen.latent.to_dict(),
+        "inputs": ["z", "labels"] if conditional else ["z"],
+        "input_shapes": {"z": ["N", gen.latent.z_dim], **({"labels": ["N"]} if conditional else {})},
+        "output_shape": ["N", c, h, w], "output_range": list(gen.latent.output_range),
+        "ganeval_version": __version__,
+    }
+
+
+def export_generator(gen: LoadedGenerator | str | Path, out: str | Path, format: str, *, force: bool = False) -> Path:
+    """Write the generator as a TorchScript file or a torch.export program; the call behind `ganeval export`.
+
+    The program takes z float32 (N, z_dim) (and labels int64 (N,) for conditional generators), any
+    N >= 1, and returns the module's own images float32 (N, C, H, W) in the declared output range.
+    export_declaration(gen) is embedded as the extra file "ganeval.json" (torch.jit.load(...,
+    _extra_files=...) / torch.export.load(..., extra_files=...) read it). Tracing records the module's
+    path for these inputs: control flow that depends on values is frozen. Written atomically.
+    """
+    if format not in EXPORT_FORMATS:
+        raise BadInputError(MSG_EXPORT_FORMAT.format(format=format))
+    if not isinstance(gen, LoadedGenerator):
+        gen = load_generator(gen)
+    out = Path(out)
+    if out.is_dir():
+        raise BadInputError(f"{out} is a folder; give the file to write")
+    if out.exists() and not force:
+        raise BadInputError(MSG_OUT_EXISTS.format(path=out))
+    device = next(iter(gen.module.parameters()), torch.empty(0)).device
+    # Batch 2: torch.export specialises sizes 0 and 1, and tracing at 2 exercises batched code paths.
+    example: tuple[torch.Tensor, ...] = (torch.randn(2, gen.latent.z_dim, generator=torch.Generator().manual_seed(0)
+                                                     ).to(device),)
+    if gen.latent.n_classes > 0:
+        example += (torch.tensor([0, 1 % gen.latent.n_classes], dtype=torch.int64, device=device),)
+    text = json.dumps(export_declaration(gen), sort_keys=True)
+    gen.module.eval()
+    buffer = io.BytesIO()
+    try:
+        if format == "torchscript":
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore", FutureWarning)  # torch 2.14's TorchScript deprecation notice
+                traced = torch.jit.trace(gen.module, example)
+                torch.jit.save(traced, buffer, _extra_files={EXPORT_DECLARATION: text})
+        else:
+            dynamic = tuple({0: torch.export.Dim.DYNAMIC} for _ in example)
+            program = torch.export.export(gen.module, example, dynamic_shapes=dynamic)
+            torch.export.save(program, buffer, extra_files={EXPORT_DECLARATION: text})
+    except BadInputError:
+        raise
+    except Exception as exc:  # tracing and exporting fail in many types; the user needs the first line
+        raise BadInputError(f"cannot export {gen.label} as {format}: {_one_line(exc)}") from None
+    atomic_write_bytes(out, buffer.getvalue())
+    return out

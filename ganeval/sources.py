@@ -22,6 +22,10 @@ What is read
     chosen as: the only array, else the first of the keys "images", "x", "samples", "arr_0" present.
   * An .npz holding "mu" and "sigma" is a statistics file (pytorch-fid's --save-stats, ganeval's
     own): `open_input` returns ganeval.stats.FeatureStats for it.
+  * Generator checkpoints: a .pt, .pth or .ckpt file is loaded as a ganeval generator checkpoint
+    (ganeval.generators, weights-only; anything else with these suffixes is refused with one line)
+    and becomes a GeneratorSource that generates SamplingConfig.n images on the fly, deterministic
+    in the sampling seed, class and truncation (docs/generators.md).
 
 Normalisation to uint8 RGB (DESIGN.md, Contracts)
   * "RGB" as is; grayscale "L" (and "1", as 0/255) repeated to 3 channels.
@@ -46,7 +50,8 @@ at open, decode problems while iterating); a source with nothing readable left i
 Fingerprint: sha256 over a format tag and, per file in order, its name and the sha256 of its bytes
 (folders and archives; every candidate file, skipped or not), or over the raw .npy bytes of the
 array (arrays). It is computed while scanning (each file read once) for folders and archives, on
-first request for arrays.
+first request for arrays. For a generator it is a sha256 over the checkpoint file's sha256 and the
+sampling settings (n, seed, class, truncation) plus torch's version (its random streams fix the latents).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import tarfile
 import threading
@@ -69,6 +75,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ganeval.config import SamplingConfig
 from ganeval.errors import (
     MSG_EMPTY_SOURCE,
     MSG_MISSING_PATH,
@@ -76,12 +83,20 @@ from ganeval.errors import (
     MSG_UNREADABLE_IMAGE,
     BadInputError,
 )
+from ganeval.generators import (
+    CHECKPOINT_EXTENSIONS,
+    LoadedGenerator,
+    check_sampling,
+    generate,
+    load_generator,
+    sampling_record,
+)
 from ganeval.stats import FeatureStats
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "ArchiveSource", "ArraySource", "FolderSource", "ImageBatch", "ImageSource",
-    "UnreadableImageError", "decode_image", "detect_layout", "is_stats_file", "open_input", "open_source",
-    "scale16_to_uint8",
+    "IMAGE_EXTENSIONS", "ArchiveSource", "ArraySource", "FolderSource", "GeneratorSource", "ImageBatch",
+    "ImageSource", "UnreadableImageError", "decode_image", "detect_layout", "is_stats_file", "open_input",
+    "open_source", "scale16_to_uint8",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -99,6 +114,8 @@ THREAD_PREFIX = "ganeval-decode"
 
 # Version of the pixel rules above; part of every fingerprint, so changing a rule invalidates caches.
 FINGERPRINT_TAG = b"ganeval-source-pixels-1\n"
+# The same for the sampling rules of ganeval.generators (latent blocks, truncation, uint8 mapping).
+GENERATOR_FINGERPRINT_TAG = b"ganeval-generator-samples-1\n"
 
 # Reasons used inside MSG_UNREADABLE_IMAGE, and messages of this module (tests match them).
 REASON_EMPTY_FILE = "the file is empty (0 bytes)"
@@ -109,7 +126,7 @@ REASON_MODE = "unsupported image mode {mode} ({detail})"
 REASON_SIZE_CHANGED = "it is {actual} now but was {expected} when scanned; did the file change?"
 MSG_UNSUPPORTED_INPUT = (
     "cannot use {path} as images: expected a folder of images, a .zip/.tar/.tar.gz/.tgz archive, "
-    "an .npy/.npz array or an .npz statistics file"
+    "an .npy/.npz array, an .npz statistics file or a generator checkpoint (.pt/.pth/.ckpt)"
 )
 MSG_SINGLE_IMAGE = "{path} is a single image; pass the folder that holds the images instead"
 MSG_NOTHING_READABLE = "no readable images in {path}: all {count} were skipped (first: {name}: {reason})"
@@ -833,6 +850,67 @@ def _read_npy_header(fh: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
     return tuple(shape), bool(fortran), np.dtype(dtype)
 
 
+# -- generators --------------------------------------------------------------------------------
+
+
+class GeneratorSource(ImageSource):
+    """Images generated on the fly from a ganeval generator checkpoint (ganeval.generators).
+
+    Yields sampling.n uint8 RGB images (grayscale generators repeated to 3 channels), the same for
+    the same checkpoint bytes and settings whatever the batch size. The checkpoint is read and the
+    settings checked in the constructor, so a bad file or setting fails before any long work.
+    Generation runs on `device` in the caller's thread: the latents come from one seeded stream.
+    """
+
+    kind = "generator"
+
+    def __init__(self, path: str | os.PathLike, sampling: SamplingConfig | None = None, *, device: str = "cpu",
+                 loaded: LoadedGenerator | None = None) -> None:
+        """`loaded`: an already loaded generator of this checkpoint (it must carry its sha256), e.g. for sweeps."""
+        super().__init__(Path(path))
+        self.sampling = sampling or SamplingConfig()
+        self.device = device
+        if loaded is not None and loaded.sha256 is None:
+            raise ValueError("a generator given to GeneratorSource must come from load_generator (it needs its sha256)")
+        self.generator = loaded if loaded is not None else load_generator(self.path, device)
+        s = self.sampling
+        check_sampling(self.generator.latent, s.n, s.seed, s.class_index, s.truncation, where=str(self.path))
+
+    def __len__(self) -> int:
+        return self.sampling.n
+
+    def _compute_fingerprint(self) -> str:
+        s = self.sampling
+        settings = {"checkpoint_sha256": self.generator.sha256, "n": s.n, "seed": s.seed, "class_index": s.class_index,
+                    "truncation": s.truncation, "torch": torch.__version__,
+                    "device": torch.device(self.device).type}
+        h = hashlib.sha256(GENERATOR_FINGERPRINT_TAG)
+        h.update(json.dumps(settings, sort_keys=True).encode())
+        return h.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        """The base summary plus the generator's architecture, checkpoint sha256, latent spec and sampling."""
+        s = self.sampling
+        record = sampling_record(self.generator, s.n, s.seed, s.class_index, s.truncation)
+        record.pop("checkpoint", None)
+        return dict(super().describe(), **record)
+
+    def batches(self, batch_size: int) -> Iterator[ImageBatch]:
+        """Yield ImageBatch(uint8 (B, 3, H, W), names "CKPT[i]") generated in order; B <= batch_size."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise BadInputError(MSG_BATCH_SIZE.format(batch_size=batch_size))
+        return self._generate(int(batch_size))
+
+    def _generate(self, batch_size: int) -> Iterator[ImageBatch]:
+        s = self.sampling
+        start = 0
+        for images, _ in generate(self.generator, s.n, seed=s.seed, batch_size=batch_size,
+                                  class_index=s.class_index, truncation=s.truncation):
+            names = [f"{self.path.name}[{i}]" for i in range(start, start + images.shape[0])]
+            start += images.shape[0]
+            yield ImageBatch(images, names)
+
+
 # -- entry points ------------------------------------------------------------------------------
 
 
@@ -849,11 +927,14 @@ def is_stats_file(path: str | os.PathLike) -> bool:
     return {"mu", "sigma"} <= names
 
 
-def open_source(path: str | os.PathLike, *, skip_bad: bool = False, allow_mixed_sizes: bool = False) -> ImageSource:
-    """Open a folder, archive or array of images; scans and validates it now (module docstring).
+def open_source(path: str | os.PathLike, *, skip_bad: bool = False, allow_mixed_sizes: bool = False,
+                sampling: SamplingConfig | None = None) -> ImageSource:
+    """Open a folder, archive or array of images, or a generator checkpoint; scans and validates it now.
 
     skip_bad: skip unreadable files (listed in `.skipped`) instead of failing on the first.
     allow_mixed_sizes: accept images of several sizes; each batch then has one size.
+    sampling: how many images to draw from a generator checkpoint, with which seed, class and
+    truncation (default SamplingConfig()); ignored for other inputs.
     Raises BadInputError (one line, naming the file) for anything that cannot be read as images.
     """
     p = Path(path)
@@ -866,14 +947,16 @@ def open_source(path: str | os.PathLike, *, skip_bad: bool = False, allow_mixed_
         return ArchiveSource(p, skip_bad=skip_bad, allow_mixed_sizes=allow_mixed_sizes)
     if _has_suffix(name, ARRAY_EXTENSIONS):
         return ArraySource(p)
+    if _has_suffix(name, CHECKPOINT_EXTENSIONS):
+        return GeneratorSource(p, sampling)
     if _has_suffix(name, IMAGE_EXTENSIONS):
         raise BadInputError(MSG_SINGLE_IMAGE.format(path=p))
     raise BadInputError(MSG_UNSUPPORTED_INPUT.format(path=p))
 
 
-def open_input(path: str | os.PathLike, *, skip_bad: bool = False,
-               allow_mixed_sizes: bool = False) -> ImageSource | FeatureStats:
+def open_input(path: str | os.PathLike, *, skip_bad: bool = False, allow_mixed_sizes: bool = False,
+               sampling: SamplingConfig | None = None) -> ImageSource | FeatureStats:
     """Like open_source, but a statistics file (.npz with mu, sigma) comes back as FeatureStats.load(path)."""
     if is_stats_file(path):
         return FeatureStats.load(path)
-    return open_source(path, skip_bad=skip_bad, allow_mixed_sizes=allow_mixed_sizes)
+    return open_source(path, skip_bad=skip_bad, allow_mixed_sizes=allow_mixed_sizes, sampling=sampling)

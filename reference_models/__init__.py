@@ -1,5 +1,16 @@
-"""Reference trainers: networks the project trains itself (the fmnist-cnn extractor first).
+"""Reference trainers: networks the project trains itself.
 
-Each trainer is a module runnable with `python -m reference_models.<name>`, seeded from an explicit
-seed, CPU-friendly, and writes one file that torch.load(weights_only=True) reads.
+* the fmnist-cnn feature network (`python -m reference_models.fmnist_classifier`);
+* the reference GANs `gan`, `dcgan`, `wgan-gp`, `cgan` (`ganeval train-reference NAME`), one module
+  each, sharing one training loop (reference_models.loop) and a trainer registry
+  (reference_models.registry).
+
+Importing this package registers the GANs' generator architectures with ganeval.generators (so their
+checkpoints load) and their trainers with the registry. Every trainer is seeded from an explicit seed,
+CPU-friendly, and writes files that torch.load(weights_only=True) reads.
 """
+
+from reference_models import cgan, dcgan, gan, wgan_gp  # noqa: F401  (registration on import)
+from reference_models.registry import TrainerSpec, available_trainers, get_trainer, register_trainer
+
+__all__ = ["TrainerSpec", "available_trainers", "get_trainer", "register_trainer"]

@@ -1,0 +1,150 @@
+"""`ganeval train-reference NAME`: train a reference GAN (reference_models) from the command line.
+
+    register(app)   # adds the command to a typer app; ganeval/cli.py calls it
+
+The command only builds a TrainConfig (reference_models.loop.make_config, or config_for_resume with
+--resume) and calls reference_models.loop.train. Torch and the trainers are imported when the command
+runs or its --help is shown, so `ganeval --help` stays fast; the NAME and --dataset choices in that
+help come from the trainer and dataset registries.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperCommand
+
+NAME_HELP = "Which reference model to train: {choices}."
+DATASET_HELP = ("Training data: a registered dataset ({choices}) or an image folder / archive (class = first-level "
+                "subfolder). Default: fashion-mnist.")
+
+
+def _trainer_choices() -> str:
+    from reference_models import available_trainers
+
+    return "; ".join(f"{n} ({s.description})" for n, s in sorted(available_trainers().items()))
+
+
+def _dataset_choices() -> str:
+    from ganeval.datasets import available_datasets
+
+    return ", ".join(sorted(available_datasets()))
+
+
+class _TrainCommand(TyperCommand):
+    """Fills the NAME and --dataset help from the registries when the help is shown (not at import)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            if param.name == "name":
+                param.help = NAME_HELP.format(choices=_trainer_choices())  # type: ignore[attr-defined]
+            elif param.name == "dataset":
+                param.help = DATASET_HELP.format(choices=_dataset_choices())  # type: ignore[attr-defined]
+        return super().format_help(ctx, formatter)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `train-reference` command to `app`."""
+
+    @app.command("train-reference", cls=_TrainCommand)
+    def train_reference(
+        name: Annotated[str, typer.Argument(help=NAME_HELP.format(choices="gan, dcgan, wgan-gp, cgan, ..."),
+                                            show_default=False)],
+        dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP.format(choices="fashion-mnist, digits"),
+                                                       show_default=False)] = None,
+        data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding the Fashion-MNIST (or MNIST) IDX files "
+                                                         "(default: $GANEVAL_DATA_DIR, then "
+                                                         "/usr/share/datasets/fashion-mnist).",
+                                                         show_default=False)] = None,
+        image_size: Annotated[Optional[int], typer.Option(min=1, help="Resize images to this square side "
+                                                          "(bilinear, antialiased). Default: the dataset's own "
+                                                          "(digits: 16).", show_default=False)] = None,
+        steps: Annotated[Optional[int], typer.Option(min=1, help="Generator updates to train for (default 3000).",
+                                                     show_default=False)] = None,
+        epochs: Annotated[Optional[float], typer.Option(min=0.0, help="Train for this many passes over the data "
+                                                        "instead of --steps.", show_default=False)] = None,
+        batch_size: Annotated[Optional[int], typer.Option(min=1, help="Real images per step (default: the model's, "
+                                                          "64 or 128).", show_default=False)] = None,
+        lr_g: Annotated[Optional[float], typer.Option(help="Generator learning rate (default: the model's paper "
+                                                      "value, 2e-4 or 1e-4).", show_default=False)] = None,
+        lr_d: Annotated[Optional[float], typer.Option(help="Discriminator / critic learning rate.",
+                                                      show_default=False)] = None,
+        z_dim: Annotated[Optional[int], typer.Option(min=1, help="Latent size (default 64).",
+                                                     show_default=False)] = None,
+        width: Annotated[Optional[int], typer.Option(min=1, help="Network width: channels of the last hidden layer "
+                                                     "(default: 32 for conv models, 128 for gan).",
+                                                     show_default=False)] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw (init, data order, latents). "
+                                                    "Default 0.", show_default=False)] = None,
+        ema: Annotated[Optional[float], typer.Option(help="Keep an exponential moving average of the generator "
+                                                     "weights with this decay, e.g. 0.999; evaluation and the "
+                                                     "saved generators then use it.", show_default=False)] = None,
+        n_classes: Annotated[Optional[int], typer.Option(min=1, help="cgan: classes to condition on (default: all "
+                                                         "of the dataset's; fewer keeps the first N classes).",
+                                                         show_default=False)] = None,
+        eval_every: Annotated[Optional[int], typer.Option(min=0, help="Compute FID (fmnist-cnn) on the held-out set "
+                                                          "every N steps; 0: never (default 500).",
+                                                          show_default=False)] = None,
+        sample_every: Annotated[Optional[int], typer.Option(min=0, help="Write a sample grid to OUT/samples every N "
+                                                            "steps; 0: only at the end (default 500).",
+                                                            show_default=False)] = None,
+        checkpoint_every: Annotated[Optional[int], typer.Option(min=0, help="Save the resumable state OUT/last.pt "
+                                                                "every N steps (default 500).",
+                                                                show_default=False)] = None,
+        n_eval: Annotated[Optional[int], typer.Option(min=2, help="Samples generated per evaluation, and the most "
+                                                      "held-out real images compared (default 2000).",
+                                                      show_default=False)] = None,
+        limit: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N images only (quick trials).",
+                                                     show_default=False)] = None,
+        device: Annotated[Optional[str], typer.Option(help="torch device, e.g. cpu or cuda:0 (default cpu; bit-exact "
+                                                      "resume is guaranteed on the CPU).", show_default=False)] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default runs/NAME).",
+                                                    show_default=False)] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from OUT/last.pt (settings "
+                                             "stored there; only --steps and the intervals may change).")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
+    ) -> None:
+        """Train a reference GAN, keeping its best generator by in-training FID.
+
+        Writes OUT/best.pt and OUT/final.pt (generator checkpoints for `ganeval sample`, `ganeval fid`, ...),
+        OUT/last.pt (resumable state), OUT/manifest.json, OUT/history.csv and OUT/samples/*.png.
+
+        Example: ganeval train-reference dcgan --dataset fashion-mnist --steps 3000 --out runs/dcgan
+        """
+        from ganeval.errors import BadInputError
+        from ganeval.progress import ProgressReporter
+        from reference_models.loop import TrainingInterrupted, config_for_resume, make_config, train
+
+        err = Console(stderr=True, highlight=False)
+        overrides: dict[str, Any] = {
+            "steps": steps, "epochs": epochs, "eval_every": eval_every, "sample_every": sample_every,
+            "checkpoint_every": checkpoint_every, "device": device,
+        }
+        settings: dict[str, Any] = {
+            "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "image_size": image_size,
+            "batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d, "z_dim": z_dim, "width": width, "seed": seed,
+            "ema": ema, "n_classes": n_classes, "n_eval": n_eval, "limit": limit,
+        }
+        if steps is not None and epochs is not None:
+            raise BadInputError("give --steps or --epochs, not both")
+        if resume:
+            run_dir = out if out is not None else Path("runs") / name
+            config = config_for_resume(run_dir, trainer=name, **overrides, **settings)
+        else:
+            config = make_config(name, out=str(out) if out is not None else None, **overrides, **settings)
+        progress = ProgressReporter(enabled=not quiet)
+        try:
+            result = train(config, resume=resume, progress=progress)
+        except TrainingInterrupted as exc:
+            err.print(f"[yellow]{escape(str(exc))}[/]", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        console = Console(highlight=False)
+        line = f"finished {config.trainer} at step {result.step}: {result.final}"
+        if result.best is not None and result.best_fid is not None:
+            line += f"; best FID {result.best_fid:.3f} at step {result.best_step}: {result.best}"
+        console.print(escape(line), soft_wrap=True)
