@@ -33,8 +33,8 @@ def sample(
                                                        "(default: all classes, balanced).", show_default=False)] = None,
     truncation: Annotated[Optional[float], typer.Option("--truncation", help="Truncation psi: every latent component "
                                                         "|z| <= psi (0: the mean latent).", show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass (the images do not "
-                                            "depend on it).")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images generated and written per step; the "
+                                            "images do not depend on it.")] = 256,
     device: Annotated[str, typer.Option("--device", help="torch device, e.g. cpu or cuda:0.")] = "cpu",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing .npz, or a folder holding a previous "
                                         "`ganeval sample` output.")] = False,
@@ -77,6 +77,8 @@ def export(
     inputs = "z, labels" if gen.latent.n_classes else "z"
     _out.print(escape(f"wrote {format} program of {gen.architecture} to {written}: ({inputs}) -> images "
                       f"{list(gen.latent.image_shape)} in {list(gen.latent.output_range)}"))
+    if format == "export" and written.suffix != ".pt2":
+        _out.print("note: torch.export.load warns about files not named .pt2")
 
 
 def register(app: typer.Typer) -> None:

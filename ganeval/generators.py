@@ -19,8 +19,9 @@ Architectures register through the same public call a user's plugin uses (`regis
 the reference trainers in `reference_models/` register theirs when imported.
 
 Sampling is a pure function of (checkpoint, n, seed, class, truncation): latents are drawn in fixed
-blocks of LATENT_BLOCK rows from one torch.Generator seeded with `seed`, so sample i is the same
-whatever the batch size and whatever n >= i + 1 (the first 100 of 10000 samples are the 100 samples).
+blocks of LATENT_BLOCK rows from one torch.Generator seeded with `seed`, and the module runs on fixed
+chunks of forward_chunk(latent) samples, so sample i is the same whatever the batch size and whatever
+n >= i + 1 (the first 100 of 10000 samples are the 100 samples), to the last bit.
 docs/generators.md describes the format, the sampling rules and the commands.
 """
 
@@ -60,6 +61,9 @@ DISTRIBUTIONS = ("normal", "uniform")
 CHECKPOINT_EXTENSIONS = (".pt", ".pth", ".ckpt")
 # Latents are drawn this many rows at a time, whatever n and the batch size (module docstring).
 LATENT_BLOCK = 1024
+# The module runs on at most this many samples at a time, and on about this many output values.
+FORWARD_CHUNK_MAX = 256
+FORWARD_CHUNK_VALUES = 16 * 2**20
 EXPORT_FORMATS = ("torchscript", "export")
 EXPORT_FORMAT = "ganeval-generator-export"
 EXPORT_DECLARATION = "ganeval.json"  # the JSON file embedded in exported programs, as user_model.py reads
@@ -262,10 +266,13 @@ def _unpickle_weights_only(raw: bytes, path: Path) -> Any:
             return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", text) or re.search(r"global:? (\S+)", text)
+        found = re.search(r"GLOBAL (\S+)", text)  # "Unsupported global: GLOBAL x.y ..." / "GLOBAL x.y whose module"
         if found:
             raise _fail(path, MSG_PICKLED_OBJECT.format(name=found.group(1).rstrip(".,"))) from None
-        detail = text.split("WeightsUnpickler error:", 1)[-1]
+        # torch wraps the unpickler's reason in advice to load with weights_only=False; keep the reason only
+        noise = ("Weights only load failed", "Check the documentation", "Please file an issue")
+        reasons = [p.strip() for p in text.split("\n\n") if p.strip() and not p.strip().startswith(noise)]
+        detail = reasons[0].split("WeightsUnpickler error:")[-1] if reasons else "unsupported pickled content"
         raise _fail(path, f"it cannot be read safely ({_one_line(Exception(detail))})") from None
     except Exception as exc:  # damaged records, bad storage sizes: torch raises assorted types
         raise _fail(path, f"it cannot be read ({_one_line(exc)})") from None
@@ -432,20 +439,41 @@ def sample_latents(latent: LatentSpec, n: int, generator: torch.Generator, trunc
     return _truncated_normal((n, latent.z_dim), float(truncation), generator)
 
 
-def _latent_blocks(latent: LatentSpec, n: int, seed: int, truncation: float | None) -> Iterator[torch.Tensor]:
-    """The first n latents of the seed's stream, in blocks of at most LATENT_BLOCK rows.
+class _LatentStream:
+    """The seed's latents in order, handed out in any sizes; drawn LATENT_BLOCK rows at a time.
 
-    Every block is drawn whole (the last one is cut after drawing): torch's samplers fill tensors in
-    vectorised chunks, so a draw of 1000 rows is not the first 1000 rows of a draw of 1024.
+    Every block is drawn whole: torch's samplers fill tensors in vectorised chunks, so a draw of
+    1000 rows is not the first 1000 rows of a draw of 1024. Row i is thus fixed by the seed alone.
     """
-    g = torch.Generator().manual_seed(int(seed))
-    for start in range(0, n, LATENT_BLOCK):
-        yield sample_latents(latent, LATENT_BLOCK, g, truncation)[: min(LATENT_BLOCK, n - start)]
+
+    def __init__(self, latent: LatentSpec, seed: int, truncation: float | None) -> None:
+        self._latent, self._truncation = latent, truncation
+        self._generator = torch.Generator().manual_seed(int(seed))
+        self._pending = torch.empty(0, latent.z_dim)
+
+    def take(self, count: int) -> torch.Tensor:
+        while self._pending.shape[0] < count:
+            block = sample_latents(self._latent, LATENT_BLOCK, self._generator, self._truncation)
+            self._pending = torch.cat([self._pending, block])
+        rows, self._pending = self._pending[:count].clone(), self._pending[count:]
+        return rows
 
 
 def seeded_latents(latent: LatentSpec, n: int, seed: int, truncation: float | None = None) -> torch.Tensor:
     """The (n, z_dim) latents that `generate` feeds the generator for this seed and truncation."""
-    return torch.cat(list(_latent_blocks(latent, n, seed, truncation)))
+    return _LatentStream(latent, seed, truncation).take(n)
+
+
+def forward_chunk(latent: LatentSpec) -> int:
+    """How many samples the generator runs on at once: fixed per generator, never the caller's batch size.
+
+    Matrix-product kernels round differently for different batch sizes (on this project's CPU 87%
+    of an MLP generator's outputs differ in the last bits between batches of 1 and 128), so running
+    every sample in the same chunk of the same size is what makes images independent of batch size
+    and n. FORWARD_CHUNK_MAX samples, fewer for large images (about FORWARD_CHUNK_VALUES output values).
+    """
+    c, h, w = latent.image_shape
+    return max(1, min(FORWARD_CHUNK_MAX, FORWARD_CHUNK_VALUES // (c * h * w)))
 
 
 def labels_for(latent: LatentSpec, n: int, class_index: int | None) -> torch.Tensor | None:
@@ -491,28 +519,51 @@ def generate(gen: LoadedGenerator, n: int, *, seed: int = 0, batch_size: int = 2
     """Yield (uint8 (B, C, H, W) images, int64 (B,) labels or None) batches of n samples, deterministic in `seed`.
 
     C is 3 with rgb=True (grayscale repeated), else the generator's own. Latents come from one
-    generator seeded with `seed`, in fixed blocks (module docstring), so the images depend on neither
-    batch_size nor n. Raises BadInputError for impossible settings, or when the module returns the
-    wrong shape or non-finite values.
+    generator seeded with `seed`, in fixed blocks, and the module runs on fixed chunks of
+    forward_chunk(gen.latent) samples (the last one filled up with the stream's next latents, whose
+    images are dropped), so the images depend on neither batch_size nor n; batch_size only sets how
+    many images each yielded batch holds. Raises BadInputError for impossible settings, or when the
+    module returns the wrong shape or non-finite values.
     """
     check_sampling(gen.latent, n, seed, class_index, truncation, where=gen.label)
     if not _is_int(batch_size) or batch_size < 1:
         raise BadInputError(f"batch size must be a positive integer, got {batch_size!r}")
-    labels = labels_for(gen.latent, n, class_index)
-    blocks = _latent_blocks(gen.latent, n, seed, truncation)
-    pending = torch.empty(0, gen.latent.z_dim)
+    chunk = forward_chunk(gen.latent)
+    stream = _LatentStream(gen.latent, seed, truncation)
     device = next(iter(gen.module.parameters()), torch.empty(0)).device
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        while pending.shape[0] < stop - start:
-            pending = torch.cat([pending, next(blocks)])
-        z, pending = pending[: stop - start], pending[stop - start:]
-        lb = labels[start:stop] if labels is not None else None
+    held: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # generated, not yet yielded
+    n_held = 0
+    for start in range(0, n, chunk):
+        z = stream.take(chunk).to(device)
+        lb = _chunk_labels(gen.latent, start, chunk, class_index)
+        keep = min(chunk, n - start)
         with torch.no_grad():  # not inference_mode: callers may modify the images in place
-            out = gen.module(z.to(device), lb.to(device)) if lb is not None else gen.module(z.to(device))
-            _check_output(out, gen, stop - start)
-            images = to_uint8(out.cpu(), gen.latent.output_range, rgb=rgb)
-        yield images, lb
+            out = gen.module(z, lb.to(device)) if lb is not None else gen.module(z)
+            _check_output(out, gen, chunk)
+            held.append((to_uint8(out[:keep].cpu(), gen.latent.output_range, rgb=rgb),
+                         lb[:keep] if lb is not None else None))
+        n_held += keep
+        last = start + chunk >= n
+        if n_held < batch_size and not last:
+            continue
+        images = torch.cat([im for im, _ in held])
+        labels = torch.cat([lab for _, lab in held]) if lb is not None else None  # type: ignore[misc]
+        pos = 0
+        while n_held - pos >= batch_size or (last and pos < n_held):
+            size = min(batch_size, n_held - pos)
+            yield images[pos:pos + size], (labels[pos:pos + size] if labels is not None else None)
+            pos += size
+        held = [(images[pos:], labels[pos:] if labels is not None else None)]
+        n_held -= pos
+
+
+def _chunk_labels(latent: LatentSpec, start: int, count: int, class_index: int | None) -> torch.Tensor | None:
+    """labels_for's labels of samples start .. start + count - 1, without building all the earlier ones."""
+    if latent.n_classes == 0:
+        return None
+    if class_index is not None:
+        return torch.full((count,), int(class_index), dtype=torch.int64)
+    return torch.arange(start, start + count, dtype=torch.int64) % latent.n_classes
 
 
 def sampling_record(gen: LoadedGenerator, n: int, seed: int, class_index: int | None,

@@ -35,7 +35,7 @@ def versions() -> dict[str, str]:
     return {
         "ganeval": __version__,
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": np.__version__,
         "platform": platform.platform(),
     }

@@ -31,16 +31,19 @@ def build_generator(z_dim: int, image_size: int, channels: int, width: int) -> C
     return built_quietly(lambda: ConvGenerator(z_dim, image_size, channels, width))  # type: ignore[return-value]
 
 
-def conv_models(name: str, config: TrainConfig, data: DataInfo, init: torch.Generator, critic_norm: str) -> Models:
-    """A DCGAN generator and a convolutional discriminator (`critic_norm`) for square images of `data`,
-    initialised as Radford et al. from `init`. Shared by dcgan and wgan-gp."""
+def conv_models(name: str, config: TrainConfig, data: DataInfo, init: torch.Generator, critic_norm: str,
+                wasserstein: bool = False) -> Models:
+    """A DCGAN generator and a convolutional discriminator (`critic_norm`; no output bias for a
+    `wasserstein` critic) for square images of `data`, initialised as Radford et al. from `init`.
+    Shared by dcgan and wgan-gp."""
     c, h, w = data.image_shape
     if h != w:
         raise BadInputError(f"{name} needs square images, got {h}x{w}; pass --image-size")
     upsampling_plan(h, name)  # a clear error for sizes the networks cannot make
     arch = {"z_dim": config.z_dim, "image_size": h, "channels": c, "width": config.width}
     g = init_dcgan_(build_generator(**arch), init)
-    d = init_dcgan_(built_quietly(lambda: ConvDiscriminator(h, c, config.width, norm=critic_norm)), init)
+    d = init_dcgan_(built_quietly(
+        lambda: ConvDiscriminator(h, c, config.width, norm=critic_norm, output_bias=not wasserstein)), init)
     latent = LatentSpec(z_dim=config.z_dim, image_shape=data.image_shape)
     return Models(generator=g, discriminator=d, architecture=name, config=arch, latent=latent)
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ganeval.atomic import atomic_write_bytes
+from ganeval.errors import BadInputError
 from ganeval.extract import source_to_stats
 from ganeval.extractors import ExtractorOptions, get_extractor
 from ganeval.generators import LatentSpec, LoadedGenerator, generate, sample_latents, to_uint8
@@ -130,6 +131,8 @@ class Evaluator:
                 images.append(batch)
                 if lab is not None:
                     labels.append(lab)
+        except BadInputError:  # generate refuses non-finite outputs: a diverged generator has no FID
+            return EvalResult(fid=float("nan"), class_consistency=float("nan") if latent.n_classes else None)
         finally:
             module.train(was_training)
         conditional = latent.n_classes > 0

@@ -84,8 +84,9 @@ class TrainConfig:
     n_critic, gp_lambda: WGAN-GP's critic updates per generator update and gradient-penalty weight.
     ema:            decay of an exponential moving average of the generator's weights (None: no EMA);
                     evaluation, sample grids, best.pt and final.pt then use the averaged weights.
-    eval_every, sample_every, checkpoint_every, log_every: intervals in steps (0: never; the last
-                    step always evaluates, samples, checkpoints and logs).
+    eval_every, sample_every, checkpoint_every, log_every: intervals in steps; 0 turns evaluation,
+                    sample grids, periodic checkpoints or periodic history rows off. Enabled ones also
+                    run at the last step; last.pt and a history row are always written at the end.
     n_eval:         generated samples per evaluation, and the most held-out real images compared.
     eval_extractor: feature network of the in-training FID (ganeval.extractors).
     out:            run folder (None: runs/<trainer>).
@@ -483,7 +484,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
 
         return {"trainer": spec.name, "seed": config.seed, "step": at_step, "fid": fid, "ema": config.ema,
                 "eval": run["eval_info"], "dataset": {"name": data.name, "fingerprint": data.fingerprint},
-                "config": config.to_dict(), "versions": versions(), "created_utc": _now()}
+                "config": config.to_dict(), "versions": {k: str(v) for k, v in versions().items()},
+                "created_utc": _now()}
 
     def save_generator_file(path: Path, at_step: int, fid: float | None) -> Path:
         return save_generator(path, eval_module, models.architecture, models.config, models.latent,
@@ -647,7 +649,7 @@ def _last_fid(run: dict[str, Any]) -> float | None:
 
 
 def _loss_text(losses: dict[str, float], run: dict[str, Any]) -> str:
-    text = " ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in losses.items())
+    text = f"D {losses.get('loss_d', float('nan')):.3f} G {losses.get('loss_g', float('nan')):.3f}"
     if run["best_fid"] is not None:
         text += f" | best FID {run['best_fid']:.2f} @ {run['best_step']}"
     return text

@@ -76,9 +76,11 @@ class ConvDiscriminator(nn.Module):
     norm: "batch" (DCGAN: BatchNorm on every layer but the first), "layer" (GroupNorm with one group,
     i.e. LayerNorm over (C, H, W), per sample), or "none". The WGAN-GP critic must not use "batch":
     the gradient penalty is defined per sample.
+    output_bias: False for a Wasserstein critic, whose loss is invariant to a constant added to its
+    output (the bias would never receive a gradient).
     """
 
-    def __init__(self, image_size: int, c_in: int, width: int, norm: str = "batch") -> None:
+    def __init__(self, image_size: int, c_in: int, width: int, norm: str = "batch", output_bias: bool = True) -> None:
         super().__init__()
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"unknown norm {norm!r}")
@@ -93,7 +95,7 @@ class ConvDiscriminator(nn.Module):
                 layers.append(nn.GroupNorm(1, 2 * c))
             layers.append(nn.LeakyReLU(0.2))
             c *= 2
-        layers.append(nn.Conv2d(c, 1, base, 1, 0))
+        layers.append(nn.Conv2d(c, 1, base, 1, 0, bias=output_bias))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ fresh real batch; the generator minimises -E[D(G(z))].
 Networks: the DCGAN generator (BatchNorm allowed there) and a convolutional critic without BatchNorm
 (CRITIC_NORM = "none": the penalty is defined per sample, and batch statistics would couple the
 samples of a batch; the paper suggests layer normalisation as a drop-in, available in
-reference_models.nets as norm="layer").
+reference_models.nets as norm="layer"). The critic has no output bias: the Wasserstein loss and the
+penalty are unchanged by a constant added to D, so that bias would never be trained.
 
 Optimiser: Adam, lr 1e-4 for both networks, betas (0.5, 0.9). The paper's Algorithm 1 lists
 (0, 0.9); we use (0.5, 0.9) because it is what the authors' own MNIST code (gan_mnist.py in
@@ -37,7 +38,7 @@ CRITIC_NORM = "none"
 
 def build(config: TrainConfig, data: DataInfo, init: torch.Generator) -> Models:
     """DCGAN generator and a normalisation-free critic for `data`."""
-    return conv_models(NAME, config, data, init, critic_norm=CRITIC_NORM)
+    return conv_models(NAME, config, data, init, critic_norm=CRITIC_NORM, wasserstein=True)
 
 
 def step(ctx: StepContext) -> dict[str, float]:

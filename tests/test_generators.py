@@ -74,8 +74,27 @@ class CondGenerator(nn.Module):
         return torch.tanh(x).reshape(z.shape[0], *self.shape)
 
 
+class AmplifyingGenerator(nn.Module):
+    """An MLP whose output is frac(1e5 x): last-bit differences of the matrix products become whole pixels.
+
+    Run naively, batches of 1 and of 256 give different bytes for most pixels on this CPU (matrix
+    kernels round differently per batch size), so it checks that sampling fixes the arithmetic.
+    """
+
+    def __init__(self, z_dim: int = Z_DIM, size: int = SIZE) -> None:
+        super().__init__()
+        self.size = size
+        self.hidden = nn.Linear(z_dim, 256)
+        self.out = nn.Linear(256, size * size)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.out(torch.relu(self.hidden(z)))
+        return torch.remainder(x * 1e5, 1.0).reshape(z.shape[0], 1, self.size, self.size)
+
+
 register_architecture("test-linear", LinearGenerator)
 register_architecture("test-cond", CondGenerator)
+register_architecture("test-amplify", AmplifyingGenerator)
 
 
 def _fill(module: nn.Module, seed: int, scale: float) -> nn.Module:
@@ -312,8 +331,9 @@ def test_wrong_output_shape_and_non_finite_output_are_named(tmp_path):
     # The config builds 6x6 images while the latent spec declares 8x8.
     latent = LatentSpec(z_dim=Z_DIM, image_shape=(1, SIZE, SIZE))
     path = save_generator(tmp_path / "shape.pt", LinearGenerator(size=6), "test-linear", {"size": 6}, latent, {})
-    with pytest.raises(BadInputError, match=r"shape.pt: architecture 'test-linear' returned a float tensor "
-                                            r"\(4, 1, 6, 6\) for a batch of 4; the checkpoint declares images"):
+    chunk = G.forward_chunk(latent)  # the module always runs on chunks of this many samples
+    with pytest.raises(BadInputError, match=rf"shape.pt: architecture 'test-linear' returned a float32 tensor "
+                                            rf"\({chunk}, 1, 6, 6\) for a batch of {chunk}; the checkpoint declares"):
         all_images(load_generator(path), 4)
     module = linear_module()
     with torch.no_grad():
@@ -343,6 +363,22 @@ def test_images_depend_on_neither_batch_size_nor_n(tmp_path):
         assert torch.equal(all_images(gen, n, seed=3, batch_size=batch_size), reference)
     assert torch.equal(all_images(gen, 10, seed=3), reference[:10])
     assert torch.equal(all_images(gen, G.LATENT_BLOCK + 1, seed=3, batch_size=50), reference[:G.LATENT_BLOCK + 1])
+
+
+def test_kernel_rounding_does_not_leak_into_the_images(tmp_path):
+    torch.manual_seed(0)  # only the module's initial weights; sampling takes its own seed
+    module = AmplifyingGenerator().eval()
+    latent = LatentSpec(z_dim=Z_DIM, output_range=(0.0, 1.0), image_shape=(1, SIZE, SIZE))
+    gen = load_generator(save_generator(tmp_path / "amp.pt", module, "test-amplify", {}, latent, {}))
+    n = 300
+    reference = all_images(gen, n, seed=0, batch_size=n)
+    for batch_size in (1, 7, 256):
+        assert torch.equal(all_images(gen, n, seed=0, batch_size=batch_size), reference)
+    assert torch.equal(all_images(gen, 11, seed=0), reference[:11])
+    # and the images are the module's own: sample i as computed inside its fixed chunk
+    z = seeded_latents(latent, G.forward_chunk(latent), seed=0)
+    with torch.no_grad():
+        assert torch.equal(reference[:11], to_uint8(module(z), (0.0, 1.0))[:11])
 
 
 # -- truncation ---------------------------------------------------------------------------------
