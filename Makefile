@@ -16,12 +16,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages the demo and the tests read: Fashion-MNIST's IDX files.
+# Debian packages the demo and the tests need: Fashion-MNIST's IDX files, Chromium for the report tests.
 debian-deps:
 	@if [ ! -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ]; then \
 		echo "installing Debian's dataset-fashion-mnist"; \
 		$(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium (headless browser for tests/test_report_browser.py)"; \
+		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; \
 	fi
 
 demo: $(STAMP) debian-deps

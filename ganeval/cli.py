@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ganeval import __version__, cli_generate, cli_train
+from ganeval import __version__, cli_data, cli_generate, cli_report, cli_train
 from ganeval.config import EvalConfig, MetricConfig, SamplingConfig
 from ganeval.errors import BadInputError, GanevalError
 from ganeval.progress import ProgressReporter
@@ -74,8 +74,9 @@ StdOpt = Annotated[Optional[str], typer.Option("--std", help="Per-channel std of
 ValueRangeOpt = Annotated[Optional[str], typer.Option("--value-range", help="Input range of a user network: unit "
                                                      "(pixels/255, then --mean/--std) or signed ([-1, 1]).",
                                                      show_default=False)]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write results.json and results.csv into "
-                                                "this folder.", show_default=False)]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write index.html (a self-contained report), "
+                                                "results.json and results.csv into this folder.",
+                                                show_default=False)]
 # Sampling of generator checkpoint inputs (ganeval.config.SamplingConfig; docs/generators.md).
 NSamplesOpt = Annotated[int, typer.Option("--n-samples", help="Generator checkpoint inputs: how many images to "
                                           "generate.")]
@@ -174,12 +175,16 @@ def _provenance_line(run) -> str:
 
 def _run_eval(real, fake, config: EvalConfig, quiet: bool, out: Path | None):
     from ganeval.evaluate import evaluate
-    from ganeval.report import write_results
+    from ganeval.report import write_report
 
     progress = ProgressReporter(enabled=not quiet)
     with progress.session():
         run = evaluate(real, fake, config, progress=progress)
-    paths = write_results(run, out) if out else None
+    paths = None
+    if out:
+        images = cli_report.preview_images({"real": real, "fake": fake}, skip_bad=config.skip_bad,
+                                           allow_mixed_sizes=config.allow_mixed_sizes, sampling=config.sampling)
+        paths = write_report(run, out, images=images)
     return run, paths
 
 
@@ -213,7 +218,7 @@ def fid(
     for w in r.details.get("warnings", []) if isinstance(r.details, dict) else []:
         err_console.print(f"[yellow]warning:[/] {escape(w)}")
     if paths:
-        err_console.print(escape(f"results: {paths['json']}  {paths['csv']}"))
+        err_console.print(escape(f"report: {paths['html']}  (results: {paths['json']}, {paths['csv']})"))
 
 
 @app.command()
@@ -253,7 +258,7 @@ def metrics(
     out_console.print(_results_table(run))
     err_console.print(f"[dim]{escape(_provenance_line(run))}[/]")
     if paths:
-        err_console.print(escape(f"results: {paths['json']}  {paths['csv']}"))
+        err_console.print(escape(f"report: {paths['html']}  (results: {paths['json']}, {paths['csv']})"))
 
 
 @app.command()
@@ -387,7 +392,9 @@ def demo(
 
 
 # Commands that live in their own modules register on the app here.
+cli_data.register(app)
 cli_generate.register(app)
+cli_report.register(app)
 cli_train.register(app)
 
 

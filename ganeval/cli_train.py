@@ -87,6 +87,10 @@ def register(app: typer.Typer) -> None:
         n_classes: Annotated[Optional[int], typer.Option(min=1, help="cgan: classes to condition on (default: all "
                                                          "of the dataset's; fewer keeps the first N classes).",
                                                          show_default=False)] = None,
+        condition_on: Annotated[Optional[str], typer.Option(help="Attribute-labelled data (synthfaces, CelebA "
+                                                            "layout): condition on this binary attribute, e.g. "
+                                                            "smiling (its 0/1 values are the classes).",
+                                                            show_default=False)] = None,
         eval_every: Annotated[Optional[int], typer.Option(min=0, help="Compute FID (fmnist-cnn) on the held-out set "
                                                           "at step 0, every N steps and at the end; 0: never "
                                                           "(default 500).",
@@ -135,7 +139,7 @@ def register(app: typer.Typer) -> None:
         settings: dict[str, Any] = {
             "dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "image_size": image_size,
             "batch_size": batch_size, "lr_g": lr_g, "lr_d": lr_d, "z_dim": z_dim, "width": width, "seed": seed,
-            "ema": ema, "n_classes": n_classes, "n_eval": n_eval, "limit": limit,
+            "ema": ema, "n_classes": n_classes, "n_eval": n_eval, "limit": limit, "condition_on": condition_on,
         }
         if steps is not None and epochs is not None:
             raise BadInputError("give --steps or --epochs, not both")

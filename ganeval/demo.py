@@ -21,11 +21,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from ganeval.atomic import atomic_write_text
+from ganeval.cli_report import preview_images
 from ganeval.config import EvalConfig, MetricConfig
 from ganeval.datasets.fashion_mnist import load_fashion_mnist
 from ganeval.evaluate import evaluate
 from ganeval.progress import NO_PROGRESS, ProgressReporter
-from ganeval.report import write_results
+from ganeval.report import write_comparison, write_report
 
 SEED = 2020
 DEMO_METRICS = ("fid", "kid", "is", "pr", "dc")
@@ -93,7 +94,8 @@ def run_demo(out: Path, *, n: int = 2000, extractor: str = "fmnist-cnn", progres
             for step, d in enumerate(ladder):
                 fake_dir = write_png_folder(degrade(test_images, d, SEED + step), data / d.name)
                 run = evaluate(real_dir, fake_dir, config, progress=progress)
-                write_results(run, out / d.name)
+                write_report(run, out / d.name, images=preview_images({"real": real_dir, "fake": fake_dir}),
+                             title=f"Fashion-MNIST train vs {d.name}")
                 row = {"set": d.name, "degradation": d.kind, "level": d.level}
                 for r in run.results:
                     row[r.metric] = r.value
@@ -101,6 +103,9 @@ def run_demo(out: Path, *, n: int = 2000, extractor: str = "fmnist-cnn", progres
                         row["fid_ci_low"], row["fid_ci_high"] = r.ci_low, r.ci_high
                 rows.append(row)
 
+    names = [d.name for ladder in LADDERS for d in ladder]
+    index, _ = write_comparison([out / name for name in names], out, names=names,
+                                title="ganeval demo: Fashion-MNIST train vs test and degraded copies")
     summary = out / "summary.csv"
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -125,8 +130,9 @@ def run_demo(out: Path, *, n: int = 2000, extractor: str = "fmnist-cnn", progres
         kind = ladder[0].kind
         console.print(f"FID rises with {kind}: {'[green]yes[/]' if ok else '[red]NO[/]'} "
                       f"({' < '.join(f'{f:.3g}' for f in fids)})")
-    console.print(escape(f"results: {summary} and {out}/<set>/results.json|csv (extractor {extractor}, "
-                         f"protocol tf, seed {SEED}, 95% bootstrap CIs)"))
+    console.print(escape(f"report: {index['html']} (open it in a browser); per set: {out}/<set>/index.html; "
+                         f"tables: {summary}, {out}/<set>/results.csv (extractor {extractor}, protocol tf, "
+                         f"seed {SEED}, 95% bootstrap CIs)"))
     if not all(checks):
         console.print("[red]warning: a degradation did not raise the FID; the metric or the data is suspect[/]")
     return rows

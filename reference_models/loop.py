@@ -81,6 +81,8 @@ class TrainConfig:
     z_dim, width:   latent size; base width of the networks (channels of the last hidden layer).
     n_classes:      conditional trainers: classes to condition on (None: all of the dataset's; fewer keeps
                     only the images of the first n_classes classes).
+    condition_on:   for attribute-labelled data (synthfaces, CelebA layout): the binary attribute whose 0/1
+                    values are the classes (e.g. "smiling").
     n_critic, gp_lambda: WGAN-GP's critic updates per generator update and gradient-penalty weight.
     ema:            decay of an exponential moving average of the generator's weights (None: no EMA);
                     evaluation, sample grids, best.pt and final.pt then use the averaged weights.
@@ -97,6 +99,7 @@ class TrainConfig:
     data_dir: str | None = None
     image_size: int | None = None
     limit: int | None = None
+    condition_on: str | None = None
     steps: int = 3000
     epochs: float | None = None
     batch_size: int = 64
@@ -262,7 +265,7 @@ def prepare_data(config: TrainConfig, spec: TrainerSpec) -> PreparedData:
     (a seeded subset of at most n_eval images), else a seeded part of the training images (at most
     n_eval, at most a fifth), which is then removed from training."""
     ds = load_dataset(config.dataset, split="train", image_size=config.image_size, data_dir=config.data_dir,
-                      limit=config.limit)
+                      limit=config.limit, attribute=config.condition_on)
     images, labels = ds.images, ds.labels
     k = 0
     if spec.conditional:
@@ -277,7 +280,8 @@ def prepare_data(config: TrainConfig, spec: TrainerSpec) -> PreparedData:
             images, labels = images[keep], labels[keep]
     entry = available_datasets().get(config.dataset)
     if entry is not None and "test" in entry.splits:
-        test = load_dataset(config.dataset, split="test", image_size=config.image_size, data_dir=config.data_dir)
+        test = load_dataset(config.dataset, split="test", image_size=config.image_size, data_dir=config.data_dir,
+                            attribute=config.condition_on)
         held = test.images
         if k and test.labels is not None:
             held = held[test.labels < k]

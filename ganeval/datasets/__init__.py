@@ -83,7 +83,7 @@ class DatasetEntry:
 
 
 _REGISTRY: dict[str, DatasetEntry] = {}
-_BUILTINS = ("ganeval.datasets.digits",)
+_BUILTINS = ("ganeval.datasets.digits", "ganeval.datasets.synthfaces")
 _loaded = False
 
 
@@ -108,13 +108,16 @@ def available_datasets() -> dict[str, DatasetEntry]:
 
 
 def load_dataset(spec: str, *, split: str = "train", image_size: int | None = None, data_dir: str | None = None,
-                 limit: int | None = None) -> ImageDataset:
+                 limit: int | None = None, attribute: str | None = None) -> ImageDataset:
     """Load a registered dataset by name, or an image folder / archive by path.
 
     split:      "train" or "test" for registered datasets that have it; folders have only "train".
     image_size: square side to resize to (bilinear, antialiased); None keeps the native size.
     data_dir:   where a file-based dataset (fashion-mnist) looks first.
     limit:      keep only the first `limit` images of the split (quick experiments, tests).
+    attribute:  for attribute-labelled data (synthfaces, CelebA layout): the binary attribute whose 0/1
+                values become the class labels (conditional training on one attribute).
+    A folder holding an attribute table (attributes.csv, list_attr_celeba.txt) is read as such.
     Raises BadInputError for an unknown name, a missing path, a missing split or bad sizes.
     """
     if image_size is not None and (isinstance(image_size, bool) or int(image_size) < 1):
@@ -126,9 +129,19 @@ def load_dataset(spec: str, *, split: str = "train", image_size: int | None = No
     if entry is not None:
         if split not in entry.splits:
             raise BadInputError(MSG_NO_SPLIT.format(name=spec, split=split, splits=", ".join(entry.splits)))
+        if attribute is not None:
+            return entry.loader(split=split, image_size=image_size, data_dir=data_dir, limit=limit,
+                                attribute=attribute)
         return entry.loader(split=split, image_size=image_size, data_dir=data_dir, limit=limit)
     if Path(spec).exists():
         from ganeval.datasets.folder import load_image_folder
+        from ganeval.datasets.synthfaces import is_attribute_folder, load_synthfaces
+
+        if is_attribute_folder(spec):
+            return load_synthfaces(split=split, image_size=image_size, data_dir=spec, limit=limit, attribute=attribute)
+        if attribute is not None:
+            raise BadInputError(f"{spec} has no attribute table (attributes.csv or list_attr_celeba.txt) to take "
+                                f"{attribute!r} from")
 
         return load_image_folder(spec, split=split, image_size=image_size, limit=limit)
     raise BadInputError(MSG_UNKNOWN_DATASET.format(spec=spec, known=", ".join(sorted(entries))))
