@@ -7,6 +7,7 @@ Errors are one line on stderr with the exit codes of DESIGN.md: 2 bad input, 3 m
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ganeval import __version__, cli_data, cli_generate, cli_report, cli_train
+from ganeval import __version__, cli_bias, cli_data, cli_generate, cli_report, cli_sweep, cli_train
 from ganeval.config import EvalConfig, MetricConfig, SamplingConfig
 from ganeval.errors import BadInputError, GanevalError
 from ganeval.progress import ProgressReporter
@@ -77,6 +78,13 @@ ValueRangeOpt = Annotated[Optional[str], typer.Option("--value-range", help="Inp
 OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write index.html (a self-contained report), "
                                                 "results.json and results.csv into this folder.",
                                                 show_default=False)]
+MetricsOutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write index.html (a self-contained "
+                                                       "report), results.json and results.csv into this folder "
+                                                       "(default: reports/YYYYmmdd-HHMMSS-metrics).",
+                                                       show_default=False)]
+NoNeighboursOpt = Annotated[bool, typer.Option("--no-neighbours", help="Leave the nearest-real-neighbour gallery "
+                                               "out of the report (it needs per-sample real features: from the "
+                                               "cache, else one more pass over the real images).")]
 # Sampling of generator checkpoint inputs (ganeval.config.SamplingConfig; docs/generators.md).
 NSamplesOpt = Annotated[int, typer.Option("--n-samples", help="Generator checkpoint inputs: how many images to "
                                           "generate.")]
@@ -149,12 +157,15 @@ def _fmt(value: float | None, digits: int = 6) -> str:
 
 
 def _results_table(run) -> Table:
+    from ganeval.report.html import result_label
+
     table = Table(title=None, show_edge=False)
     for col in ("metric", "value", "± std", "CI", "N real", "N fake"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for r in run.results:
         ci = f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] @{r.ci_level:g}" if r.ci_low is not None else ""
-        table.add_row(r.metric, _fmt(r.value), _fmt(r.std, 3), ci, str(r.n_real or ""), str(r.n_fake or ""))
+        table.add_row(escape(result_label(r)), _fmt(r.value), _fmt(r.std, 3), ci, str(r.n_real or ""),
+                      str(r.n_fake or ""))
     return table
 
 
@@ -173,18 +184,27 @@ def _provenance_line(run) -> str:
     return line
 
 
-def _run_eval(real, fake, config: EvalConfig, quiet: bool, out: Path | None):
+def _run_eval(real, fake, config: EvalConfig, quiet: bool, out: Path | None, *, extras: bool = False,
+              neighbours: bool = False):
+    """evaluate(); with `out`, the report: sample grids and, with `extras`, the neighbour gallery (when
+    `neighbours`) and per-class metrics of a conditional generator (cli_report.metrics_extras)."""
     from ganeval.evaluate import evaluate
     from ganeval.report import write_report
 
     progress = ProgressReporter(enabled=not quiet)
+    paths = None
     with progress.session():
         run = evaluate(real, fake, config, progress=progress)
-    paths = None
-    if out:
-        images = cli_report.preview_images({"real": real, "fake": fake}, skip_bad=config.skip_bad,
-                                           allow_mixed_sizes=config.allow_mixed_sizes, sampling=config.sampling)
-        paths = write_report(run, out, images=images)
+        if out:
+            images = cli_report.preview_images({"real": real, "fake": fake}, skip_bad=config.skip_bad,
+                                               allow_mixed_sizes=config.allow_mixed_sizes, sampling=config.sampling)
+            sections: list = []
+            gallery = None
+            if extras:
+                added = cli_report.metrics_extras(real, fake, run, config, fake_images=images.get("fake"),
+                                                  neighbours=neighbours, progress=progress)
+                run, gallery, sections = added.apply(run), added.neighbours, added.sections()
+            paths = write_report(run, out, images=images, neighbours=gallery, sections=sections)
     return run, paths
 
 
@@ -239,13 +259,18 @@ def metrics(
     nn_inclusive: Annotated[bool, typer.Option("--nn-inclusive", help="Count distance == radius as inside "
                                                "(<=, Kynkaanniemi et al.'s code) instead of < (prdc).")] = False,
     input_size: InputSizeOpt = None, mean: MeanOpt = None, std: StdOpt = None, value_range: ValueRangeOpt = None,
-    out: OutOpt = None, quiet: QuietOpt = False, n_samples: NSamplesOpt = SamplingConfig.n,
+    out: MetricsOutOpt = None, quiet: QuietOpt = False, n_samples: NSamplesOpt = SamplingConfig.n,
     sample_seed: SampleSeedOpt = SamplingConfig.seed, class_index: ClassOpt = None, truncation: TruncationOpt = None,
+    no_neighbours: NoNeighboursOpt = False,
 ) -> None:
-    """Compute several metrics between REAL and FAKE; with --out, write results.json and results.csv.
+    """Compute several metrics between REAL and FAKE and write a report (index.html, results.json, results.csv).
 
+    The report goes to --out, else to reports/YYYYmmdd-HHMMSS-metrics; its path is printed at the end.
     Example: ganeval metrics data/real samples/dcgan --metrics fid,kid,pr,dc --ci 0.95 --out reports/run1
     """
+    from ganeval.report.files import default_report_dir
+
+    started = datetime.datetime.now()
     names = tuple(m for m in metrics.split(",") if m.strip())
     mcfg = MetricConfig(seed=seed, ci=ci, n_boot=n_boot, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                         is_splits=is_splits, pr_k=pr_k, dc_k=dc_k, nn_strict=not nn_inclusive)
@@ -254,7 +279,8 @@ def metrics(
                           allow_mixed_sizes=allow_mixed_sizes, offline=offline, input_size=input_size, mean=mean,
                           std=std, value_range=value_range, metric=mcfg,
                           sampling=_sampling((real, fake), n_samples, sample_seed, class_index, truncation))
-    run, paths = _run_eval(real, fake, config, quiet, out)
+    out = out or default_report_dir("metrics", now=started)
+    run, paths = _run_eval(real, fake, config, quiet, out, extras=True, neighbours=not no_neighbours)
     out_console.print(_results_table(run))
     err_console.print(f"[dim]{escape(_provenance_line(run))}[/]")
     if paths:
@@ -396,6 +422,8 @@ cli_data.register(app)
 cli_generate.register(app)
 cli_report.register(app)
 cli_train.register(app)
+cli_bias.register(app)
+cli_sweep.register(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -3,7 +3,8 @@
     register(app)   # adds the command to a typer app; ganeval/cli.py calls it
 
 The command only builds a TrainConfig (reference_models.loop.make_config, or config_for_resume with
---resume) and calls reference_models.loop.train. Torch and the trainers are imported when the command
+--resume) and calls reference_models.loop.train; a non-GAN trainer (reference_models.registry's
+OtherTrainerSpec: the attribute classifier) gets the options it takes and runs its own code path. Torch and the trainers are imported when the command
 runs or its --help is shown, so `ganeval --help` stays fast; the NAME and --dataset choices in that
 help come from the trainer and dataset registries.
 """
@@ -25,9 +26,10 @@ DATASET_HELP = ("Training data: a registered dataset ({choices}) or an image fol
 
 
 def _trainer_choices() -> str:
-    from reference_models import available_trainers
+    from reference_models import available_other_trainers, available_trainers
 
-    return "; ".join(f"{n} ({s.description})" for n, s in sorted(available_trainers().items()))
+    specs = {**available_trainers(), **available_other_trainers()}
+    return "; ".join(f"{n} ({s.description})" for n, s in sorted(specs.items()))
 
 
 def _dataset_choices() -> str:
@@ -61,7 +63,11 @@ def register(app: typer.Typer) -> None:
                                                          "(default: $GANEVAL_DATA_DIR, then "
                                                          "/usr/share/datasets/fashion-mnist).",
                                                          show_default=False)] = None,
-        image_size: Annotated[Optional[int], typer.Option(min=1, help="Resize images to this square side "
+        data: Annotated[Optional[Path], typer.Option("--data", help="attr-classifier: the attribute-labelled folder "
+                                                     "to train on (synthfaces, CelebA layout).",
+                                                     show_default=False)] = None,
+        image_size: Annotated[Optional[int], typer.Option("--image-size", "--size", min=1,
+                                                          help="Resize images to this square side "
                                                           "(bilinear, antialiased). Default: the dataset's own "
                                                           "(digits: 16).", show_default=False)] = None,
         steps: Annotated[Optional[int], typer.Option(min=1, help="Generator updates to train for (default 3000).",
@@ -123,12 +129,27 @@ def register(app: typer.Typer) -> None:
         """Train a reference GAN, keeping its best generator by in-training FID.
 
         Writes OUT/best.pt and OUT/final.pt (generator checkpoints for `ganeval sample`, `ganeval fid`, ...),
-        OUT/last.pt (resumable state), OUT/manifest.json, OUT/history.csv and OUT/samples/*.png.
+        OUT/last.pt (resumable state), OUT/manifest.json, OUT/history.csv, OUT/samples/*.png and the run's
+        report OUT/index.html (with results.json and results.csv).
 
         Example: ganeval train-reference dcgan --dataset fashion-mnist --steps 3000 --out runs/dcgan
+
+        attr-classifier (not a GAN) trains the bias audit's attribute classifier instead and writes OUT (a
+        TorchScript file) and OUT's .json: ganeval train-reference attr-classifier --data DIR --out attr.pt
         """
+        given = {k: v for k, v in locals().items() if k != "name"}  # every option, None / False when not given
         from ganeval.errors import BadInputError
         from ganeval.progress import ProgressReporter
+        from reference_models import available_other_trainers
+
+        other = available_other_trainers().get(name)
+        if other is not None:  # a non-GAN trainer (the attribute classifier): its own code path
+            _run_other(other, given)
+            return
+        if data is not None:
+            raise BadInputError(f"--data is for non-GAN trainers ({', '.join(sorted(available_other_trainers()))}); "
+                                f"{name} takes --dataset and --data-dir")
+
         from reference_models.loop import TrainingInterrupted, config_for_resume, make_config, train
 
         err = Console(stderr=True, highlight=False)
@@ -163,3 +184,25 @@ def register(app: typer.Typer) -> None:
         if result.best is not None and result.best_fid is not None:
             line += f"; best FID {result.best_fid:.3f} at step {result.best_step}: {result.best}"
         console.print(escape(line), soft_wrap=True)
+        report = Path(result.out) / "index.html"
+        if report.is_file():
+            console.print(escape(f"report: {report}"), soft_wrap=True)
+
+
+def _run_other(spec: Any, given: dict[str, Any]) -> None:
+    """Run a non-GAN trainer with the options it takes; any other option given is an error (one line)."""
+    from ganeval.errors import BadInputError
+    from ganeval.progress import ProgressReporter
+
+    extra = sorted(k for k, v in given.items() if k not in spec.options and v is not None and v is not False)
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise BadInputError(f"{spec.name} does not take {flags}; it takes "
+                            + ", ".join("--" + o.replace("_", "-") for o in spec.options))
+    if given.get("threads") is not None:
+        import torch
+
+        torch.set_num_threads(given["threads"])
+    settings = {k: given.get(k) for k in spec.options}
+    text = spec.run(settings, ProgressReporter(enabled=not given.get("quiet")))
+    Console(highlight=False).print(escape(text), soft_wrap=True)

@@ -3,7 +3,7 @@
     TrainConfig -> dataset (train + fixed held-out) -> trainer.build (seeded init) -> repeat:
         trainer.step -> EMA -> history row -> [evaluate: FID (+ class consistency) -> best.pt]
         -> [sample grid] -> [last.pt + manifest.json + history.csv]
-    -> final.pt
+    -> final.pt -> index.html + results.json + results.csv (ganeval.report.training; also on Ctrl-C)
 
 Reproducibility: every random draw comes from torch.Generators seeded from `TrainConfig.seed`
 (`derive_seed(seed, "init" | "data" | "noise")`): weight init, the data order, latents and WGAN-GP's
@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -618,6 +619,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
             save_training_state()
             write_manifest("interrupted")
             _write_history(out / HISTORY, columns, run["history"])
+            _write_run_report(out, progress)
             raise TrainingInterrupted(f"interrupted after step {step}; the training state is saved in {out / LAST}; "
                                       "continue with: " + MSG_RESUME_HINT.format(name=spec.name, out=out),
                                       step=step) from None
@@ -625,9 +627,28 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
     final = save_generator_file(out / FINAL, step, _last_fid(run))
     write_manifest("finished")
     _write_history(out / HISTORY, columns, run["history"])
+    _write_run_report(out, progress)
     best = out / BEST if run["best_step"] is not None else None
     return TrainResult(out=out, step=step, final=final, best=best, best_step=run["best_step"],
                        best_fid=run["best_fid"], history=list(run["history"]))
+
+
+def _write_run_report(out: Path, progress: ProgressReporter) -> None:
+    """OUT/index.html, results.json and results.csv from the files just written (ganeval.report.training).
+
+    The run is already saved when this runs: a report that cannot be written is a warning, not a lost run.
+    """
+    from ganeval.report.training import write_training_report
+
+    try:
+        paths = write_training_report(out)
+    except Exception as exc:
+        if os.environ.get("GANEVAL_DEBUG"):
+            raise
+        progress.log(f"[yellow]warning:[/] the run report could not be written: {escape(type(exc).__name__)}: "
+                     f"{escape(str(exc))}")
+        return
+    progress.log(escape(f"report: {paths['html']}"))
 
 
 def _json_safe(obj: Any) -> Any:

@@ -113,3 +113,34 @@ def get_trainer(name: str) -> TrainerSpec:
     if name not in trainers:
         raise BadInputError(f"unknown reference model {name!r}; choose one of: {', '.join(sorted(trainers))}")
     return trainers[name]
+
+
+@dataclass(frozen=True)
+class OtherTrainerSpec:
+    """A reference model that is not a GAN and does not run on the shared loop (the attribute classifier).
+
+    options: the `train-reference` options it takes (the command's parameter names, e.g. "data", "epochs");
+             the command refuses any other option given with it.
+    run(settings, progress): trains with settings {option: value, None when not given} and returns the
+             text the command prints.
+    """
+
+    name: str
+    description: str
+    options: tuple[str, ...]
+    run: Callable[[dict[str, Any], Any], str]
+
+
+_OTHER: dict[str, OtherTrainerSpec] = {}
+
+
+def register_other_trainer(spec: OtherTrainerSpec) -> None:
+    """Add (or replace) a non-GAN trainer; `ganeval train-reference NAME` runs it through its own code path."""
+    _OTHER[spec.name] = spec
+
+
+def available_other_trainers() -> dict[str, OtherTrainerSpec]:
+    """The registered non-GAN trainers by name (importing reference_models registers the built-ins)."""
+    import reference_models  # noqa: F401  (registers the built-in trainers)
+
+    return dict(_OTHER)

@@ -41,14 +41,16 @@ from ganeval.extractors import ExtractorEntry, register_extractor
 from ganeval.extractors.base import Extractor, ExtractorInfo, ExtractorOptions
 
 __all__ = [
-    "DECLARATION_FILE", "FORMATS", "Declarations", "UserModelExtractor",
-    "build_export", "build_torchscript", "load_user_model", "read_declarations", "save_user_model", "split_outputs",
+    "DECLARATION_FILE", "DECLARATION_KEYS", "FORMATS", "Declarations", "NetworkFile", "UserModelExtractor",
+    "build_export", "build_torchscript", "detect_format", "load_network", "load_user_model", "read_declarations",
+    "save_user_model", "split_outputs", "write_network",
 ]
 
 DECLARATION_FILE = "ganeval.json"
 FORMATS = ("torchscript", "export")
 OUTPUT_NAMES = ("pool", "logits")
-_KEYS = ("input_size", "value_range", "mean", "std", "outputs", "description")
+DECLARATION_KEYS = ("input_size", "value_range", "mean", "std", "outputs", "description")
+_KEYS = DECLARATION_KEYS
 PROBE_BATCH = 2  # torch.export specialises batch sizes 0 and 1, so probe with 2
 
 MSG_NO_INPUT_SIZE = (
@@ -119,7 +121,7 @@ def _parse_outputs(value: Any, where: str) -> tuple[str | None, ...]:
     return tuple(value)
 
 
-def _decode_embedded(raw: str | bytes, where: str) -> dict[str, Any]:
+def _decode_embedded(raw: str | bytes, where: str, known: Sequence[str] = DECLARATION_KEYS) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         data = json.loads(text)
@@ -127,9 +129,9 @@ def _decode_embedded(raw: str | bytes, where: str) -> dict[str, Any]:
         raise BadInputError(f"{where}: the embedded {DECLARATION_FILE} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise BadInputError(f"{where}: the embedded {DECLARATION_FILE} must be a JSON object")
-    unknown = sorted(set(data) - set(_KEYS))
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise BadInputError(f"{where}: unknown keys {unknown} in the embedded {DECLARATION_FILE}; known: {list(_KEYS)}")
+        raise BadInputError(f"{where}: unknown keys {unknown} in the embedded {DECLARATION_FILE}; known: {list(known)}")
     return data
 
 
@@ -305,7 +307,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _load_torchscript(data: bytes, where: str) -> tuple[nn.Module, dict[str, Any]]:
+def _load_torchscript(data: bytes, where: str) -> tuple[nn.Module, str | bytes]:
     extra = {DECLARATION_FILE: ""}
     try:
         with warnings.catch_warnings():
@@ -316,9 +318,7 @@ def _load_torchscript(data: bytes, where: str) -> tuple[nn.Module, dict[str, Any
         kind = _looks_like(data)
         hint = _HINTS[kind] if kind in ("export", "pickle") else ""
         raise BadInputError(f"cannot load TorchScript model {where}: {_first_line(exc)}{hint}") from None
-    raw = extra[DECLARATION_FILE]
-    embedded = _decode_embedded(raw, where) if raw else {}
-    return module, embedded
+    return module, extra[DECLARATION_FILE]
 
 
 # Graph call targets a plain exported network needs. torch's deserializer resolves any dotted
@@ -416,7 +416,7 @@ def _check_pt2_archive(data: bytes, where: str) -> None:
                     raise refuse(f"its sample inputs ({rel}) are not plain tensors") from None
 
 
-def _load_export(data: bytes, where: str) -> tuple[nn.Module, dict[str, Any]]:
+def _load_export(data: bytes, where: str) -> tuple[nn.Module, str | bytes]:
     _check_pt2_archive(data, where)
     extra = {DECLARATION_FILE: ""}
     try:
@@ -424,9 +424,53 @@ def _load_export(data: bytes, where: str) -> tuple[nn.Module, dict[str, Any]]:
         module = program.module()
     except Exception as exc:
         raise BadInputError(f"cannot load export model {where}: {_first_line(exc)}") from None
-    raw = extra.get(DECLARATION_FILE) or ""
-    embedded = _decode_embedded(raw, where) if raw else {}
-    return module, embedded
+    return module, extra.get(DECLARATION_FILE) or ""
+
+
+@dataclass(frozen=True)
+class NetworkFile:
+    """A network read from a TorchScript or torch.export file, before any declaration is interpreted.
+
+    module:   the loaded network (TorchScript modules in eval mode); kind: "torchscript" or "export".
+    embedded: the decoded ganeval.json ({} when the file embeds none); where: the path as messages name it;
+    sha256:   hex digest of the file's bytes.
+    """
+
+    module: nn.Module
+    embedded: dict[str, Any]
+    kind: str
+    where: str
+    sha256: str
+
+
+def detect_format(data: bytes) -> str | None:
+    """What a file's bytes are: "torchscript", "export", "pickle" (a torch.save checkpoint) or None."""
+    return _looks_like(data)
+
+
+def load_network(path: str | Path, kind: str | None = None, *, known_keys: Sequence[str] = DECLARATION_KEYS,
+                 label: str | None = None) -> NetworkFile:
+    """Read a TorchScript or torch.export file without running pickled Python from it (module docstring).
+
+    kind None detects the format from the archive's records (a torch.save pickle is refused with a hint).
+    known_keys: the keys its embedded ganeval.json may hold (others are refused, naming the file);
+    label: how messages name the file's role (default: the format). Raises BadInputError naming the file.
+    """
+    if kind is not None and kind not in FORMATS:
+        raise BadInputError(f"unknown user model format {kind!r}; use one of {FORMATS}")
+    data, where = _read_file(path, label or kind or "model")
+    if kind is None:
+        kind = _looks_like(data)
+        if kind not in FORMATS:
+            hint = _HINTS["pickle"] if kind == "pickle" else ""
+            raise BadInputError(f"cannot load {label or 'model'} {where}: not a TorchScript or torch.export "
+                                f"file{hint}")
+    module, raw = (_load_torchscript if kind == "torchscript" else _load_export)(data, where)
+    embedded = _decode_embedded(raw, where, known_keys) if raw else {}
+    if kind == "torchscript":
+        module.eval()
+    return NetworkFile(module=module, embedded=embedded, kind=kind, where=where,
+                       sha256=hashlib.sha256(data).hexdigest())
 
 
 def load_user_model(kind: str, path: str | Path, options: ExtractorOptions | None = None) -> UserModelExtractor:
@@ -440,11 +484,9 @@ def load_user_model(kind: str, path: str | Path, options: ExtractorOptions | Non
     if kind not in FORMATS:
         raise BadInputError(f"unknown user model format {kind!r}; use one of {FORMATS}")
     options = options or ExtractorOptions()
-    data, where = _read_file(path, kind)
-    module, embedded = (_load_torchscript if kind == "torchscript" else _load_export)(data, where)
-    decl = read_declarations(embedded, options, where)
-    if kind == "torchscript":
-        module.eval()
+    net = load_network(path, kind)
+    module, where = net.module, net.where
+    decl = read_declarations(net.embedded, options, where)
 
     probe = torch.zeros(PROBE_BATCH, 3, *decl.input_size)
     try:
@@ -461,7 +503,7 @@ def load_user_model(kind: str, path: str | Path, options: ExtractorOptions | Non
 
     info = ExtractorInfo(
         name=f"{kind}:{Path(where).name}",
-        weights_sha256=hashlib.sha256(data).hexdigest(),
+        weights_sha256=net.sha256,
         input_size=decl.input_size,
         features={name: int(t.shape[1]) for name, t in features.items()},
         value_range=decl.value_range,
@@ -523,11 +565,23 @@ def save_user_model(
         payload["outputs"] = list(decl.outputs)
     if decl.description:
         payload["description"] = decl.description
-    text = json.dumps(payload, sort_keys=True)
+    return write_network(module, path, payload=payload, input_size=decl.input_size, format=format)
 
+
+def write_network(module: nn.Module, path: str | Path, *, payload: dict[str, Any], input_size: tuple[int, int],
+                  format: str = "torchscript") -> Path:
+    """Trace (TorchScript) or export (dynamic batch dimension) `module` on a zero batch (2, 3, H, W) in eval
+    mode and write it atomically with `payload` embedded as ganeval.json; returns the path.
+
+    The payload is written as given: callers validate it (save_user_model, the attribute classifier's saver).
+    """
+    if format not in FORMATS:
+        raise BadInputError(f"unknown format {format!r}; use one of {FORMATS}")
+    path = Path(path)
+    text = json.dumps(payload, sort_keys=True)
     was_training = module.training
     module.eval()
-    example = torch.zeros(PROBE_BATCH, 3, *decl.input_size)
+    example = torch.zeros(PROBE_BATCH, 3, *input_size)
     buffer = io.BytesIO()
     try:
         if format == "torchscript":

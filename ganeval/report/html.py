@@ -560,8 +560,8 @@ SectionBuild = Callable[[RunResult, ReportExtras], Sequence[Section]]
 @dataclass(frozen=True)
 class SectionEntry:
     """A registered section builder: `build` runs when `applies(run, extras)` is true; pages list sections
-    by `order` (warnings 10, headline 20, results 30, charts 40-59, samples 60, neighbours 65, training 70,
-    caller sections 80, provenance 90)."""
+    by `order` (warnings 10, headline 20, truncation sweep 25, results 30, charts 40-59, samples 60,
+    neighbours 65, training 70, caller sections 80, provenance 90)."""
 
     name: str
     order: int
@@ -629,7 +629,7 @@ register_section(SectionEntry("prdc", 40, lambda run, ex: any(r.metric in PRDC f
                               _prdc_section))
 register_section(SectionEntry("breakdowns", 50, lambda run, ex: any(is_breakdown(r) for r in run.results),
                               lambda run, ex: breakdown_sections(run.results)))
-register_section(SectionEntry("truncation", 55, lambda run, ex: any(is_breakdown(r) for r in run.results),
+register_section(SectionEntry("truncation", 25, lambda run, ex: any(is_breakdown(r) for r in run.results),
                               lambda run, ex: [s for s in [truncation_section(run.results)] if s]))
 register_section(SectionEntry("samples", 60, lambda run, ex: bool(ex.images), _samples_section))
 register_section(SectionEntry(
