@@ -1,4 +1,5 @@
-"""`ganeval report DIR [DIR...] --out DIR`: several runs side by side, as index.html and comparison.csv.
+"""`ganeval report DIR [DIR...] --out DIR`: several runs (report or training run folders) side by side, as
+index.html and comparison.csv.
 
 Thin, like the rest of the CLI: parse, call ganeval.report.write_comparison, print. cli.py calls
 `register(app)`; errors reach cli.main, which prints them as one line with their exit code.
@@ -45,8 +46,9 @@ _err = Console(stderr=True, highlight=False)
 
 
 def report(
-    dirs: Annotated[list[Path], typer.Argument(help="Run folders (each with the results.json that `ganeval metrics "
-                                               "--out` or `ganeval fid --out` wrote), or results.json files.",
+    dirs: Annotated[list[Path], typer.Argument(help="Report folders (each with the results.json that `ganeval "
+                                               "metrics`, `sweep`, `bias` or `fid --out` wrote), "
+                                               "`train-reference` run folders, or results.json files.",
                                                show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for index.html and comparison.csv.",
                                       show_default=False)],
@@ -55,10 +57,11 @@ def report(
     title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: the run names).",
                                                  show_default=False)] = None,
 ) -> None:
-    """Compare runs side by side: one column per run, one row per metric with CIs, provenance differences
-    highlighted and a warning when the numbers were measured differently (not comparable).
+    """Compare runs side by side: one column per run, one row per metric with CIs, a bar chart per metric,
+    the training curves of train-reference run folders overlaid, provenance differences highlighted and a
+    warning when the numbers were measured differently (not comparable).
 
-    Example: ganeval report reports/dcgan reports/wgan-gp reports/cgan --out reports/compare
+    Example: ganeval report runs/dcgan runs/wgan-gp runs/cgan --out reports/compare
     """
     from ganeval.report import write_comparison
 

@@ -331,6 +331,22 @@ def test_charts_are_deterministic_pngs():
     assert im.shape == (h, w) and im.std() > 0
 
 
+@pytest.mark.parametrize("name", ["$x^$", "$\\frac$", "$_$"])
+def test_dollar_signs_in_names_are_drawn_as_text(name):
+    """Run, class and attribute names are user text: matplotlib's mathtext would fail on these ("$x^$" is an
+    unfinished formula) or typeset them; every chart draws them literally instead."""
+    pngs = [plots.line_chart([LineSeries(name, [0, 1], [1.0, 2.0]), LineSeries("b", [0, 1], [2.0, 1.0])],
+                             title=name, xlabel=name),
+            plots.bar_chart([name, "b"], {name: [1.0, 2.0]}, title=name),
+            plots.bar_panels({name: ([name, "b"], [1.0, 2.0])}),
+            plots.heatmap(np.eye(2), [name, "b"], [name, "c"], title=name)]
+    for png in pngs:
+        assert np.asarray(Image.open(io.BytesIO(png)).convert("L")).std() > 0
+    fig = plots.line_figure([LineSeries(name, [0, 1], [1.0, 2.0]), LineSeries("b", [0, 1], [2.0, 1.0])], title=name)
+    assert fig.axes[0].get_title() == name
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [name, "b"]
+
+
 def test_every_block_kind_renders(tmp_path):
     rng = np.random.default_rng(2)
     fake = rng.integers(0, 256, size=(5, 3, 8, 8), dtype=np.uint8)
@@ -567,6 +583,79 @@ def test_cli_report(tmp_path, monkeypatch, capsys, runs):
     assert (tmp_path / "c" / "index.html").is_file() and (tmp_path / "c" / "comparison.csv").is_file()
     assert math.isclose(pd.read_csv(tmp_path / "c" / "comparison.csv", index_col="metric").loc["fid", "second"],
                         runs["run_a"].get("fid").value, rel_tol=0, abs_tol=0)
+
+
+# -- comparing train-reference run folders --------------------------------------------------------------------
+
+def _training_folder(path: Path, trainer: str, fids: list[float], cc: list[float] | None = None) -> Path:
+    """A run folder as train-reference leaves it (manifest.json, history.csv, no results.json): evaluations at
+    steps 0, 10, 20, ..., best at the lowest FID."""
+    path.mkdir(parents=True)
+    steps = [10 * i for i in range(len(fids))]
+    best = min(range(len(fids)), key=fids.__getitem__)
+    manifest = {
+        "format": "ganeval-train-run-1", "trainer": trainer, "status": "finished", "step": steps[-1],
+        "steps": steps[-1], "seed": 0, "fid_untrained": fids[0], "fid_real_vs_real": 0.5,
+        "best": {"step": steps[best], "fid": fids[best], "path": "best.pt"},
+        "last_evaluation": {"step": steps[-1], "fid": fids[-1], **({"class_consistency": cc[-1]} if cc else {})},
+        "evaluation": {"extractor": "fmnist-cnn", "weights_sha256": "ab" * 32, "protocol": "tf", "n_real": 50,
+                       "n_fake": 50, "eval_seed": 2024},
+        "dataset": {"name": "digits", "fingerprint": "cd" * 32}, "versions": {"ganeval": "0.1.0"},
+    }
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    lines = ["step,loss_g,fid" + (",class_consistency" if cc else "")]
+    for i, st in enumerate(steps):
+        lines.append(f"{st},{1.0 + i},{fids[i]!r}" + (f",{cc[i]!r}" if cc else ""))
+        lines.append(f"{st + 5},{1.5 + i}," + ("," if cc else ""))  # a logged step without an evaluation
+    (path / "history.csv").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_compare_reads_training_run_folders_and_overlays_their_curves(tmp_path, monkeypatch):
+    drawn: list[tuple[str, list]] = []
+    original = plots.line_chart
+
+    def recording(series, **kwargs):
+        drawn.append((kwargs.get("title", ""), list(series)))
+        return original(series, **kwargs)
+
+    monkeypatch.setattr(plots, "line_chart", recording)
+    a = _training_folder(tmp_path / "runs" / "dcgan", "dcgan", [300.0, 120.5, 80.25])
+    b = _training_folder(tmp_path / "runs" / "cgan", "cgan", [310.0, 90.0, 95.5], cc=[0.1, 0.6, 0.75])
+    assert not (a / "results.json").exists()
+    paths, comparison = write_comparison([a, b], tmp_path / "cmp")
+    assert comparison.names == ["dcgan", "cgan"] and comparison.comparable
+    csv = pd.read_csv(paths["csv"], index_col="metric")
+    # the numbers are the manifests': best = the lowest FID, final = the last evaluation
+    assert csv.loc["fid_best", "dcgan"] == 80.25 and csv.loc["fid_best", "cgan"] == 90.0
+    assert csv.loc["fid_final", "cgan"] == 95.5 and csv.loc["fid_untrained", "dcgan"] == 300.0
+    assert csv.loc["class_consistency_final", "cgan"] == 0.75
+    assert math.isnan(csv.loc["class_consistency_final", "dcgan"])
+    # one line per run, the points of history.csv's rows that have the column (steps without an evaluation skipped)
+    charts = {title: {s.name: (list(s.x), list(s.y)) for s in series} for title, series in drawn}
+    assert charts["FID (held-out) during training"] == {"dcgan": ([0, 10, 20], [300.0, 120.5, 80.25]),
+                                                         "cgan": ([0, 10, 20], [310.0, 90.0, 95.5])}
+    assert charts["class consistency during training"] == {"cgan": ([0, 10, 20], [0.1, 0.6, 0.75])}
+    colours = {(title, s.name): s.color for title, series in drawn for s in series}
+    assert colours[("class consistency during training", "cgan")] == colours[("FID (held-out) during training", "cgan")]
+    assert colours[("FID (held-out) during training", "dcgan")] != colours[("FID (held-out) during training", "cgan")]
+    ids = [a_["id"] for t, a_ in parse(paths["html"]).tags if t == "section" and a_.get("id")]
+    assert ids.index("results") < ids.index("training-curves") < ids.index("runs-compared")
+    # evaluation reports have no history: no curves section
+    (tmp_path / "r1").mkdir()
+    write_report(RunResult([Result("fid", 1.0)], _prov()), tmp_path / "r1")
+    charts_before = len(drawn)
+    paths, _ = write_comparison([tmp_path / "r1"], tmp_path / "cmp2")
+    assert len(drawn) == charts_before and "training-curves" not in paths["html"].read_text()
+
+
+def test_compare_of_a_training_folder_with_a_bad_manifest_is_a_one_line_error(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"format": "something else"}')
+    with pytest.raises(BadInputError, match="is not a ganeval training manifest") as exc:
+        write_comparison([folder], tmp_path / "cmp")
+    assert str(folder / "manifest.json") in str(exc.value) and not (tmp_path / "cmp").exists()
 
 
 def test_preview_images_reads_the_first_images(tmp_path, runs):

@@ -25,17 +25,20 @@ from typing import Any
 from ganeval.atomic import atomic_write_text
 from ganeval.errors import MSG_MISSING_PATH, BadInputError
 from ganeval.report.html import (
-    Row, Section, is_breakdown, bar_panels_block, cell, format_interval, keyvalue_block, notes_block,
-    render_page, result_label, table_block,
+    Row, Section, is_breakdown, bar_panels_block, cell, format_interval, keyvalue_block, line_chart_block,
+    notes_block, read_history_csv, render_page, result_label, table_block,
 )
-from ganeval.report.plots import Estimate
+from ganeval.report.plots import PALETTE, Estimate, LineSeries
 from ganeval.results import Result, RunResult
 
 RESULTS_JSON = "results.json"
+MANIFEST_JSON = "manifest.json"  # a train-reference run folder (ganeval.report.training)
+HISTORY_CSV = "history.csv"
 COMPARISON_CSV = "comparison.csv"
 MAX_PANELS = 16  # bar chart panels on the comparison page (the overall results first)
 
-MSG_NO_RESULTS = "no {name} in {folder}; give folders written by `ganeval metrics ... --out DIR`"
+MSG_NO_RESULTS = ("no {name} in {folder}; give report folders (written by `ganeval metrics|sweep|bias`, or "
+                  "`ganeval fid --out DIR`) or `ganeval train-reference` run folders")
 MSG_NOT_RESULTS = "{path} is not a ganeval results.json: {reason}"
 
 _NUMBER_FIELDS = ("value", "std", "ci_low", "ci_high", "ci_level")
@@ -89,11 +92,19 @@ def _result_from_json(row: Any, i: int, path: Path) -> Result:
 
 
 def load_run(folder: str | Path) -> RunResult:
-    """Read FOLDER/results.json (or a results.json path) into a RunResult; one-line errors naming the file."""
+    """Read FOLDER/results.json (or a results.json path) into a RunResult; one-line errors naming the file.
+
+    A `ganeval train-reference` run folder without results.json (trained before run reports existed) is
+    read from its manifest.json and history.csv instead, as its run report would show it.
+    """
     p = Path(folder)
     if not p.exists():
         raise BadInputError(MSG_MISSING_PATH.format(path=p))
     path = p / RESULTS_JSON if p.is_dir() else p
+    if not path.is_file() and p.is_dir() and (p / MANIFEST_JSON).is_file():
+        from ganeval.report.training import training_run
+
+        return training_run(p).run
     if not path.is_file():
         raise BadInputError(MSG_NO_RESULTS.format(name=RESULTS_JSON, folder=p))
     try:
@@ -217,7 +228,8 @@ def _input_identity(prov: Mapping[str, Any], role: str) -> Any:
     inp = _get(prov, "inputs", role)
     if not isinstance(inp, Mapping):
         return None
-    return inp.get("fingerprint") or _get(inp, "source", "fingerprint") or inp.get("path")
+    return (inp.get("fingerprint") or _get(inp, "source", "fingerprint") or inp.get("checkpoint_sha256")
+            or inp.get("path"))
 
 
 # Metric settings (MetricConfig fields) that change the numbers, with the results they change.
@@ -265,8 +277,11 @@ def compare_runs(runs: Sequence[LoadedRun]) -> Comparison:
         fact("ganeval version", lambda p: _get(p, "versions", "ganeval"), "notable"),
         fact("torch version", lambda p: _get(p, "versions", "torch"), "notable"),
         fact("device", lambda p: p.get("device"), "notable"),
+        fact("seeds", lambda p: p.get("seeds"), "notable"),
         fact("generated set", lambda p: _get(p, "inputs", "fake", "path"), "info"),
+        fact("generated set fingerprint", lambda p: _input_identity(p, "fake"), "info"),
         fact("real set path", lambda p: _get(p, "inputs", "real", "path"), "info"),
+        fact("timings (s)", lambda p: p.get("timings"), "info"),
         fact("created (UTC)", lambda p: p.get("created_utc"), "info"),
     ]
     return Comparison(tuple(runs), rows, tuple(facts))
@@ -302,8 +317,39 @@ def _href(target: Path, out_dir: Path) -> str:
     return url if url.startswith("../") else "./" + url  # never read as a scheme ("javascript:...")
 
 
+TRAINING_CURVES = (("fid", "FID (held-out) during training", "FID"),
+                   ("class_consistency", "class consistency during training", "class consistency"))
+
+
+def training_curves_section(c: Comparison) -> Section | None:
+    """The training runs' curves overlaid, one line per run: held-out FID (and class consistency where
+    logged) against the step, read from each train-reference run folder's history.csv. None when no run
+    folder has one (evaluation reports have no history)."""
+    histories = {i: read_history_csv(lr.folder / HISTORY_CSV) for i, lr in enumerate(c.runs)
+                 if (lr.folder / MANIFEST_JSON).is_file() and (lr.folder / HISTORY_CSV).is_file()}
+    blocks = []
+    for column, title, ylabel in TRAINING_CURVES:
+        series = []
+        for i, rows in histories.items():
+            pts = [(r["step"], r[column]) for r in rows if r.get("step") is not None and r.get(column) is not None]
+            if pts:  # each run keeps its colour in every chart
+                series.append(LineSeries(c.runs[i].name, [x for x, _ in pts], [y for _, y in pts],
+                                         color=PALETTE[i % len(PALETTE)]))
+        if series:
+            many = max(len(s.x) for s in series) > 40
+            caption = "" if len(series) > 1 else f"{series[0].name}: the only run that logged it."
+            blocks.append(line_chart_block(series, title=title, xlabel="step", ylabel=ylabel, markers=not many,
+                                           caption=caption))
+    if not blocks:
+        return None
+    return Section("Training curves", tuple(blocks),
+                   intro="From each run folder's history.csv, one line per run. The evaluation settings of the "
+                         "runs compared below apply to these curves too.")
+
+
 def comparison_sections(c: Comparison, out_dir: Path) -> list[Section]:
-    """The comparison page: a warning when runs are not comparable, the results table, bar charts, provenance."""
+    """The comparison page: a warning when runs are not comparable, the results table, bar charts, the
+    training runs' curves overlaid, how each run was measured (provenance side by side)."""
     sections: list[Section] = []
     if c.blocking:
         lines = [f"{f.name} differs ({'; '.join(f'{n}: {_short(v)}' for n, v in zip(c.names, f.values))}): "
@@ -327,6 +373,9 @@ def comparison_sections(c: Comparison, out_dir: Path) -> list[Section]:
         blocks.append(bar_panels_block(panels, alt="bar charts of each metric per run",
                                        caption="One panel per metric, one bar per run; whiskers: the CI."))
     sections.append(Section("Results", tuple(blocks)))
+    curves = training_curves_section(c)
+    if curves is not None:
+        sections.append(curves)
     prov_rows = []
     for f in c.facts:
         css = "differs" if f.highlighted else ""

@@ -506,6 +506,8 @@ def _input_rows(inputs: Mapping[str, Any]) -> Block:
     rows = []
     for role, d in inputs.items():
         d = d if isinstance(d, Mapping) else {"path": d}
+        if d.get("fingerprint") is None and d.get("checkpoint_sha256") is not None:  # a generator input's bytes
+            d = {**{k: v for k, v in d.items() if k != "checkpoint_sha256"}, "fingerprint": d["checkpoint_sha256"]}
         other = {k: v for k, v in d.items() if k not in known}
         rows.append(Row(tuple([cell(role)] + [cell(d.get(k), field=k) for k in known] + [cell(other or None)]),
                         key=str(role)))

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 DPI = 100
 TICK_CHARS = 22  # longer axis labels (run or group names) are cut, so the plot area keeps its size
+# text.parse_math off: labels are user text (run, folder, class names), drawn literally; "$x^$" would
+# otherwise be parsed as mathtext and fail.
 _RC = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10,
-       "figure.dpi": DPI}
+       "figure.dpi": DPI, "text.parse_math": False}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class LineSeries:
 
     x, y: equal-length sequences of floats (NaN or None points are left out of the line).
     point_labels: text written beside each point (e.g. the truncation psi on a precision-recall curve).
+    color: a matplotlib colour, to keep one colour per run across charts (default: PALETTE by position).
     """
 
     name: str
@@ -62,6 +65,7 @@ class LineSeries:
     low: Sequence[float | None] | None = None
     high: Sequence[float | None] | None = None
     point_labels: Sequence[str] | None = None
+    color: str | None = None
 
 
 def _finite(v: Any) -> bool:
@@ -120,10 +124,11 @@ def _draw_bars(ax: Any, categories: Sequence[str], series: Mapping[str, Sequence
                             fontsize=7, color="#666666")
         with_ci = [i for i, e in enumerate(ests) if e.has_interval]
         if with_ci:
-            # errorbar wants distances below and above the bar top, not the interval ends themselves.
-            below = [ests[i].value - ests[i].low for i in with_ci]
-            above = [ests[i].high - ests[i].value for i in with_ci]
-            ax.errorbar(pos[with_ci], [ests[i].value for i in with_ci], yerr=[below, above], fmt="none",
+            # errorbar wants distances, not ends: centre the whisker on the interval itself, because a
+            # biased statistic's percentile interval (KL, FID) need not contain its point estimate.
+            mid = [(ests[i].low + ests[i].high) / 2 for i in with_ci]
+            half = [(ests[i].high - ests[i].low) / 2 for i in with_ci]
+            ax.errorbar(pos[with_ci], mid, yerr=half, fmt="none",
                         ecolor="#222222", elinewidth=1.2, capsize=4, gid="ci")
     if reference is not None and math.isfinite(reference):
         ax.axhline(reference, color="#555555", linestyle="--", linewidth=1, label="overall")
@@ -210,7 +215,7 @@ def line_figure(series: Sequence[LineSeries], *, title: str = "", xlabel: str = 
         x = _floats(line.x, len(line.x))
         y = _floats(line.y, len(x))
         ok = np.isfinite(x) & np.isfinite(y)
-        color = PALETTE[s % len(PALETTE)]
+        color = line.color or PALETTE[s % len(PALETTE)]
         ax.plot(x[ok], y[ok], marker="o" if markers else None, markersize=3, linewidth=1.4, color=color,
                 label=line.name)
         if line.low is not None and line.high is not None:

@@ -92,15 +92,27 @@ def _results(m: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list
     return out
 
 
+def _file_sha256(path: Path) -> str | None:
+    """sha256 of a file's bytes (the generator checkpoint's fingerprint), None when it cannot be read."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def _provenance(m: Mapping[str, Any], out: Path) -> dict[str, Any]:
     ev = m.get("evaluation") or {}
     ds = m.get("dataset") or {}
     gen = m.get("generator") or {}
+    checkpoint = out / ((m.get("best") or {}).get("path") or "final.pt")
     inputs = {
         "real": {"path": str(ds.get("name")), "kind": "dataset (held out)", "n": ev.get("n_real"),
                  "fingerprint": ds.get("fingerprint"), "heldout": ds.get("heldout")},
-        "fake": {"path": str(out / ((m.get("best") or {}).get("path") or "final.pt")), "kind": "generator",
-                 "n": ev.get("n_fake"), "architecture": gen.get("architecture")},
+        "fake": {"path": str(checkpoint), "kind": "generator", "n": ev.get("n_fake"),
+                 "fingerprint": _file_sha256(checkpoint), "architecture": gen.get("architecture")},
     }
     prov: dict[str, Any] = {
         "kind": "train-reference",
