@@ -22,6 +22,8 @@ What is read
     chosen as: the only array, else the first of the keys "images", "x", "samples", "arr_0" present.
   * An .npz holding "mu" and "sigma" is a statistics file (pytorch-fid's --save-stats, ganeval's
     own): `open_input` returns ganeval.stats.FeatureStats for it.
+  * Registered datasets: "dataset:NAME[:SPLIT]" (e.g. dataset:fashion-mnist:test; split default "test")
+    loads that split through ganeval.datasets in memory; labelled images are named "CLASS/INDEX".
   * Generator checkpoints: a .pt, .pth or .ckpt file is loaded as a ganeval generator checkpoint
     (ganeval.generators, weights-only; anything else with these suffixes is refused with one line)
     and becomes a GeneratorSource that generates SamplingConfig.n images on the fly, deterministic
@@ -911,6 +913,100 @@ class GeneratorSource(ImageSource):
             yield ImageBatch(images, names)
 
 
+class TensorSource(ImageSource):
+    """An in-memory ImageSource over uint8 (N, C, H, W) images (C = 1 is repeated to RGB), so that images
+    already in memory (generated, held out, a registered dataset) take the same extraction loop as files.
+
+    names: one name per image (e.g. "Trouser/000017" so that per-class reports read the class from the
+    first path component); default "000000", "000001", ...
+    """
+
+    kind = "memory"
+    _workers = 1
+
+    def __init__(self, images: torch.Tensor, label: str, names: Sequence[str] | None = None) -> None:
+        super().__init__(Path(label))
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"expected uint8 (N, 1|3, H, W) images, got {images.dtype} {tuple(images.shape)}")
+        if names is not None and len(names) != images.shape[0]:
+            raise ValueError(f"{len(names)} names for {images.shape[0]} images")
+        self._images = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+        self._names = list(names) if names is not None else None
+
+    def __len__(self) -> int:
+        return int(self._images.shape[0])
+
+    def _plan(self, batch_size: int) -> list[tuple[int, int]]:
+        n = len(self)
+        return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+    @contextlib.contextmanager
+    def _open_loader(self) -> Iterator[Callable[[tuple[int, int]], tuple]]:
+        def load(task: tuple[int, int]) -> tuple[np.ndarray, list[str], list]:
+            start, stop = task
+            names = self._names[start:stop] if self._names is not None else [f"{i:06d}" for i in range(start, stop)]
+            return np.ascontiguousarray(self._images[start:stop].numpy()), names, []
+
+        yield load
+
+    def _compute_fingerprint(self) -> str:
+        digest = hashlib.sha256(b"ganeval-memory-images-1\n")
+        digest.update(repr(tuple(self._images.shape)).encode())
+        digest.update(self._images.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+DATASET_PREFIX = "dataset:"
+MSG_DATASET_SPEC = ("bad dataset input {spec!r}: write dataset:NAME or dataset:NAME:SPLIT, e.g. "
+                    "dataset:fashion-mnist:test (registered: {known})")
+
+
+class DatasetSource(TensorSource):
+    """A registered dataset as an input: "dataset:NAME[:SPLIT]" (split default "test"), e.g.
+    `ganeval fid dataset:fashion-mnist:test runs/dcgan/best.pt`. The split is loaded into memory at its
+    native size (ganeval.datasets.load_dataset); a labelled image is named "CLASS/INDEX" so that per-class
+    reports find its class. The fingerprint is the dataset's own (pixels, labels, class names) with the split.
+    """
+
+    kind = "dataset"
+
+    def __init__(self, spec: str) -> None:
+        from ganeval.datasets import available_datasets, load_dataset
+
+        parts = spec[len(DATASET_PREFIX):].split(":")
+        known = ", ".join(sorted(available_datasets()))
+        if not parts[0] or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
+            raise BadInputError(MSG_DATASET_SPEC.format(spec=spec, known=known))
+        name, split = parts[0], parts[1] if len(parts) == 2 else "test"
+        if name not in available_datasets():
+            raise BadInputError(f"unknown dataset {name!r} in {spec!r} (registered: {known}); "
+                                f"a folder is passed as its path, without dataset:")
+        ds = load_dataset(name, split=split)
+        names = None
+        if ds.labels is not None and ds.class_names:
+            # Class names may hold "/" (T-shirt/top): the first path component must be the whole name.
+            safe = [c.replace("/", "-") for c in ds.class_names]
+            names = [f"{safe[int(k)]}/{i:06d}" for i, k in enumerate(ds.labels.tolist())]
+        super().__init__(ds.images, spec, names)
+        self.dataset, self.split = name, split
+        self._dataset_fingerprint = ds.fingerprint
+
+    def _compute_fingerprint(self) -> str:
+        digest = hashlib.sha256(b"ganeval-dataset-input-1\n")
+        digest.update(f"{self.dataset}\n{self.split}\n{self._dataset_fingerprint}".encode())
+        return digest.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        """The base summary plus the dataset's name, split and own fingerprint."""
+        return dict(super().describe(), path=str(self.path), dataset=self.dataset, split=self.split,
+                    dataset_fingerprint=self._dataset_fingerprint)
+
+
+def is_dataset_spec(path: str | os.PathLike) -> bool:
+    """True for a "dataset:NAME[:SPLIT]" input (module docstring)."""
+    return str(path).startswith(DATASET_PREFIX)
+
+
 # -- entry points ------------------------------------------------------------------------------
 
 
@@ -937,6 +1033,8 @@ def open_source(path: str | os.PathLike, *, skip_bad: bool = False, allow_mixed_
     truncation (default SamplingConfig()); ignored for other inputs.
     Raises BadInputError (one line, naming the file) for anything that cannot be read as images.
     """
+    if is_dataset_spec(path):
+        return DatasetSource(str(path))
     p = Path(path)
     if not p.exists():
         raise BadInputError(MSG_MISSING_PATH.format(path=p))

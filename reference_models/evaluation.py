@@ -13,10 +13,7 @@ eval mode (BatchNorm running statistics), as a loaded checkpoint is.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,7 @@ from ganeval.extract import source_to_stats
 from ganeval.extractors import ExtractorOptions, get_extractor
 from ganeval.generators import LatentSpec, LoadedGenerator, generate, sample_latents, to_uint8
 from ganeval.metrics.fid import stats_to_fid
-from ganeval.sources import ImageSource
+from ganeval.sources import TensorSource  # noqa: F401  (re-exported: reference_models.evaluation.TensorSource)
 from ganeval.stats import FeatureStats
 
 EVAL_SEED = 2024  # latents of every in-training evaluation (fixed, so FIDs of steps are comparable)
@@ -40,42 +37,6 @@ GRID_COLUMNS = 8
 GRID_ROWS_UNCONDITIONAL = 8
 PROTOCOL = "tf"
 EVAL_BATCH = 500
-
-
-class TensorSource(ImageSource):
-    """An in-memory ImageSource over uint8 (N, C, H, W) images (C = 1 is repeated to RGB), so that
-    generated and held-out images take the same extraction loop as files do."""
-
-    kind = "memory"
-    _workers = 1
-
-    def __init__(self, images: torch.Tensor, label: str) -> None:
-        super().__init__(Path(label))
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"expected uint8 (N, 1|3, H, W) images, got {images.dtype} {tuple(images.shape)}")
-        self._images = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-
-    def __len__(self) -> int:
-        return int(self._images.shape[0])
-
-    def _plan(self, batch_size: int) -> list[tuple[int, int]]:
-        n = len(self)
-        return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-
-    @contextlib.contextmanager
-    def _open_loader(self) -> Iterator[Callable[[tuple[int, int]], tuple]]:
-        def load(task: tuple[int, int]) -> tuple[np.ndarray, list[str], list]:
-            start, stop = task
-            return (np.ascontiguousarray(self._images[start:stop].numpy()),
-                    [f"{i:06d}" for i in range(start, stop)], [])
-
-        yield load
-
-    def _compute_fingerprint(self) -> str:
-        digest = hashlib.sha256(b"ganeval-memory-images-1\n")
-        digest.update(repr(tuple(self._images.shape)).encode())
-        digest.update(self._images.contiguous().numpy().tobytes())
-        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
