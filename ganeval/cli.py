@@ -19,6 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ganeval import __version__, cli_bias, cli_data, cli_generate, cli_report, cli_sweep, cli_train
+from ganeval import cli_translate
+from ganeval import cli_augment, cli_edit
 from ganeval.config import EvalConfig, MetricConfig, SamplingConfig
 from ganeval.errors import BadInputError, GanevalError
 from ganeval.progress import ProgressReporter
@@ -424,6 +426,9 @@ cli_report.register(app)
 cli_train.register(app)
 cli_bias.register(app)
 cli_sweep.register(app)
+cli_translate.register(app)
+cli_edit.register(app)
+cli_augment.register(app)
 
 
 def _version_callback(value: bool) -> None:

@@ -290,6 +290,9 @@ def _check_schema(data: Any, path: Path) -> LatentSpec:
         if _looks_like_state_dict(data):
             raise _fail(path, "it is a bare state dict; save generators with ganeval.generators.save_generator")
         raise _fail(path, f"it has no 'format' entry (expected {FORMAT!r})")
+    if data["format"] == "ganeval-translator":  # ganeval.translate_eval.FORMAT (pix2pix, cyclegan)
+        raise _fail(path, "it is an image-to-image translator, which maps images to images and has no latent "
+                          "space to sample; evaluate it with `ganeval translate-eval CKPT --a DIR --b DIR`")
     if data["format"] != FORMAT:
         raise _fail(path, f"its format is {str(data['format'])[:80]!r}, not {FORMAT!r}")
     version = data.get("format_version")
