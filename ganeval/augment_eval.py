@@ -108,7 +108,8 @@ class AugmentConfig:
 
 def load_labelled(spec: str | ImageDataset, *, default_split: str = "train", limit: int | None = None
                   ) -> ImageDataset:
-    """A labelled dataset from a built-in name with an optional split ("fashion-mnist:test", "digits"),
+    """A labelled dataset from a built-in name with an optional split ("fashion-mnist:test", "digits", also
+    spelled "dataset:fashion-mnist:test" as everywhere else in ganeval),
     an image folder or archive whose first-level subfolders are the classes, or an ImageDataset as is.
     BadInputError when the data has no labels."""
     if isinstance(spec, ImageDataset):
@@ -116,6 +117,8 @@ def load_labelled(spec: str | ImageDataset, *, default_split: str = "train", lim
         where = spec.name
     else:
         where = str(spec)
+        if where.startswith("dataset:"):  # the input spelling of ganeval.sources ("dataset:NAME[:SPLIT]")
+            where = where[len("dataset:"):]
         name, _, split = where.rpartition(":")
         if name and name in available_datasets() and not Path(where).exists():
             data = load_dataset(name, split=split, limit=limit)

@@ -246,3 +246,10 @@ def test_a_run_is_determined_by_its_seeds(digits):
     other = augment_eval(gen, digits["train"], digits["test"], AugmentConfig(fractions=(0.25,), seeds=(6,),
                                                                              **dict(FAST, min_steps=10)))
     assert other.accuracies != a.accuracies
+
+
+def test_dataset_inputs_take_both_spellings():
+    plain = load_labelled("digits:test")
+    prefixed = load_labelled("dataset:digits:test")
+    assert plain.fingerprint == prefixed.fingerprint and len(plain) == 359
+    assert load_labelled("digits").fingerprint != plain.fingerprint  # the default split is train
