@@ -2,8 +2,9 @@
 
     register(app)   # adds the command to a typer app; ganeval/cli.py calls it
 
-The command parses, builds a BiasConfig, calls ganeval.bias.audit.audit and prints the numbers (and
-with --out writes index.html, results.json and results.csv through write_bias_report). Torch and the
+The command parses, builds a BiasConfig, calls ganeval.bias.audit.audit, prints the numbers and writes
+index.html, results.json and results.csv through write_bias_report (into --out, else into
+reports/YYYYmmdd-HHMMSS-bias, as docs/reports.md says). Torch and the
 audit are imported when the command runs, so `ganeval --help` stays fast.
 """
 
@@ -19,6 +20,7 @@ from rich.table import Table
 
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+PAIRS_SHOWN = 5  # co-occurrence pairs printed (the report and results.csv have all of them)
 PIPE_WIDTH = 200  # tables printed into a pipe or file keep full names instead of rich's 80-column ellipses
 
 
@@ -69,6 +71,10 @@ def _ci(r: Any) -> str:
     return "" if r.ci_low is None else f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
 
 
+def _iv(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"[{_fmt(interval[0])}, {_fmt(interval[1])}]"
+
+
 def _print_tables(bias: Any) -> None:
     console = _console()
     rows = bias.run.results
@@ -83,7 +89,8 @@ def _print_tables(bias: Any) -> None:
         for m in metrics:
             table.add_column(m.replace("prevalence_", ""), justify="right")
         for name, per in prevalence.items():
-            table.add_row(name, *[f"{_fmt(per[m].value)} {_ci(per[m])}".strip() if m in per else "" for m in metrics])
+            table.add_row(escape(name), *[escape(f"{_fmt(per[m].value)} {_ci(per[m])}".strip()) if m in per else ""
+                                          for m in metrics])
         console.print(table)
     overall = [r for r in rows if "by" not in r.details and not r.metric.startswith("prevalence_")]
     discrepancy = [r for r in rows if r.metric.startswith("discrepancy_")]
@@ -92,13 +99,31 @@ def _print_tables(bias: Any) -> None:
         for col in ("measure", "value", "CI", "note"):
             table.add_column(col, justify="left" if col in ("measure", "note") else "right")
         for r in discrepancy:
-            table.add_row(f"{r.metric} [{r.details['group']}]", _fmt(r.value), _ci(r),
-                          f"vs {r.details['reference']}, {r.details['cells']} cells")
+            table.add_row(escape(f"{r.metric} [{r.details['group']}]"), _fmt(r.value), escape(_ci(r)),
+                          escape(f"vs {r.details['reference']}, {r.details['cells']} cells"))
         for r in overall:
             note = ""
             if r.metric.endswith("_gap"):
                 note = f"{r.details['high_group']} minus {r.details['low_group']}"
-            table.add_row(r.metric, _fmt(r.value), _ci(r), note)
+            table.add_row(escape(r.metric), _fmt(r.value), escape(_ci(r)), escape(note))
+        console.print(table)
+    pairs = bias.prevalence.cooccurrence
+    if pairs is not None:
+        roles = pairs.roles
+        has_ref = pairs.reference is not None
+        table = Table(title=f"co-occurrence (phi of each pair; the {PAIRS_SHOWN} strongest among the {roles[0]} "
+                            "images)", show_edge=False, title_justify="left")
+        for col in ["pair", f"phi {roles[0]}", "CI"] + ([f"phi {roles[1]}", "CI ", "difference", "CI  "]
+                                                         if has_ref else []):
+            table.add_column(col, justify="left" if col == "pair" else "right")
+        finite = [j for j in range(len(pairs.pairs)) if pairs.audited[j] == pairs.audited[j]]
+        for j in sorted(finite, key=lambda j: -abs(pairs.audited[j]))[:PAIRS_SHOWN]:
+            pair = pairs.pairs[j]
+            cells = [f"{pair[0]}:{pair[1]}", _fmt(float(pairs.audited[j])), _iv(pairs.interval("audited", pair))]
+            if has_ref:
+                cells += [_fmt(float(pairs.reference[j])), _iv(pairs.interval("reference", pair)),
+                          _fmt(float(pairs.difference[j])), _iv(pairs.interval("difference", pair))]
+            table.add_row(*[escape(c) for c in cells])
         console.print(table)
     if bias.associations is not None:
         a = bias.associations
@@ -108,9 +133,8 @@ def _print_tables(bias: Any) -> None:
             table.add_column(col, justify="left" if col == "attribute" else "right")
         for row in a.top_associations():
             cov_ci, corr_ci = row["covariance_ci"], row["correlation_ci"]
-            table.add_row(row["attribute"], row["sign"], _fmt(row["covariance"]),
-                          f"[{_fmt(cov_ci[0])}, {_fmt(cov_ci[1])}]" if cov_ci else "", _fmt(row["correlation"]),
-                          f"[{_fmt(corr_ci[0])}, {_fmt(corr_ci[1])}]" if corr_ci else "")
+            table.add_row(escape(row["attribute"]), row["sign"], _fmt(row["covariance"]), escape(_iv(cov_ci)),
+                          _fmt(row["correlation"]), escape(_iv(corr_ci)))
         console.print(table)
 
 
@@ -178,7 +202,8 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch.",
                                                        show_default=False)] = None,
         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write index.html, results.json and "
-                                                    "results.csv into this folder.", show_default=False)] = None,
+                                                    "results.csv into this folder (default: "
+                                                    "reports/YYYYmmdd-HHMMSS-bias).", show_default=False)] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     ) -> None:
         """Audit a generator for bias with an attribute classifier: prevalence vs real data, group fairness
@@ -188,9 +213,16 @@ def register(app: typer.Typer) -> None:
         --target smiling --protected skin_tone --associations --out reports/bias1
 
         Example: ganeval bias --classifier attr.pt --data data/faces --target smiling --protected skin_tone
+
+        The report goes to --out, else to reports/YYYYmmdd-HHMMSS-bias; its path is printed at the end.
         """
+        import datetime
+
         from ganeval.bias.audit import BiasConfig, audit, summary_lines, write_bias_report
         from ganeval.progress import ProgressReporter
+        from ganeval.report.files import default_report_dir
+
+        started = datetime.datetime.now()
 
         config = BiasConfig(
             target=target, protected=_names(protected, "--protected"), n=n, seed=seed, truncation=truncation,
@@ -212,6 +244,5 @@ def register(app: typer.Typer) -> None:
             out_console.print(escape(line), soft_wrap=True)
         for warning in result.run.provenance.get("warnings") or []:
             err_console.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True)
-        if out is not None:
-            paths = write_bias_report(result, out)
-            err_console.print(escape(f"report: {paths['html']}  (results: {paths['json']}, {paths['csv']})"))
+        paths = write_bias_report(result, out or default_report_dir("bias", now=started))
+        err_console.print(escape(f"report: {paths['html']}  (results: {paths['json']}, {paths['csv']})"))

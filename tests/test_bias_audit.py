@@ -187,6 +187,17 @@ def test_prevalence_against_labelled_real_images(faces, planted_classifier):
         assert diff.n_real == 240 and diff.n_fake == 200
     assert rows[("discrepancy_l1", "all")].value == pytest.approx(_joint_l1(generated, real))
     assert result.run.provenance["inputs"]["real"]["source"] == "labels"
+    # co-occurrence: phi of each pair = numpy's Pearson correlation of the 0/1 columns
+    phi_real, phi_gen = np.corrcoef(real.T.astype(float)), np.corrcoef(generated.T.astype(float))
+    for i, a in enumerate(ATTRS):
+        for j in range(i + 1, len(ATTRS)):
+            pair = f"{a}:{ATTRS[j]}"
+            assert rows[("phi_real", pair)].value == pytest.approx(phi_real[i, j])
+            assert rows[("phi_generated", pair)].value == pytest.approx(phi_gen[i, j])
+            d = rows[("phi_difference", pair)]
+            assert d.value == pytest.approx(phi_gen[i, j] - phi_real[i, j]) and d.ci_low <= d.ci_high
+    # the faces tie smiling to skin tone (phi -0.4 planted); the labels show it
+    assert rows[("phi_real", "skin_tone:smiling")].ci_high < -0.2
     # a uniform reference without --real
     alone = audit(planted_classifier, generator=gen, config=BiasConfig(n=200, n_boot=30))
     u = {(r.metric, r.details.get("group")): r.value for r in alone.run.results}
@@ -294,11 +305,18 @@ def test_the_report_shows_every_part(tmp_path, planted_classifier, faces):
     page = _Page()
     page.feed(paths["html"].read_text())
     titles = " | ".join(page.headings)
-    for title in ("Bias audit summary", "Prevalence: generated vs real", "Group fairness: hat across skin_tone",
+    for title in ("Bias audit summary", "Prevalence: generated vs real",
+                  "Co-occurrence: which attributes go together (generated vs real)",
+                  "Group fairness: hat across skin_tone",
                   "Implicit associations with hat", "By attribute", "By skin_tone", "By association with hat",
                   "Provenance"):
         assert title in titles, title
     assert page.images and all(src.startswith("data:image/png;base64,") for src in page.images)
+    # the audit's own parts come right after the summary and headline, before the table of every row
+    order = [next(i for i, h in enumerate(page.headings) if h.startswith(t)) for t in
+             ("Bias audit summary", "Headline", "Prevalence", "Co-occurrence", "Group fairness", "Implicit",
+              "All results", "Provenance")]
+    assert order == sorted(order), page.headings
     data = json.loads(paths["json"].read_text())
     assert data["provenance"]["kind"] == "bias"
     assert data["provenance"]["extractor"]["weights_sha256"] == planted_classifier.sha256
@@ -337,6 +355,14 @@ def _checkpoint(tmp_path, **config):
                           {"trainer": "test"})
 
 
+@pytest.fixture(autouse=True)
+def reports_root(tmp_path, monkeypatch):
+    """Reports written without --out go under a temporary root, never into the checkout's reports/."""
+    root = tmp_path / "reports-root"
+    monkeypatch.setenv("GANEVAL_REPORTS_DIR", str(root))
+    return root
+
+
 def _run(monkeypatch, capsys, *args):
     if not any(c.name == "bias" for c in cli.app.registered_commands):
         cli_bias.register(cli.app)
@@ -357,17 +383,25 @@ def test_the_command_audits_a_generator_checkpoint(tmp_path, monkeypatch, capsys
     assert code == 0, err
     assert "demographic_parity_difference" in out and "selection_rate_gap" in out
     assert "skin_tone=0 minus skin_tone=1" in out and "a real gap" in out
+    assert "discrepancy_l1 [protected]" in out  # printed as text, not eaten as rich markup
+    assert "co-occurrence (phi of each pair" in out and "skin_tone:smiling" in out
     data = json.loads((tmp_path / "rep" / "results.json").read_text())
     api = audit(planted_classifier, generator=ckpt, real=faces,
                 config=BiasConfig(target="smiling", protected=("skin_tone",), n=200, n_boot=30))
     assert [r["value"] for r in data["results"]] == pytest.approx([r.value for r in api.run.results], nan_ok=True)
 
 
-def test_the_command_audits_a_classifier_on_labelled_data(monkeypatch, capsys, pixel_classifier, faces):
+def test_the_command_audits_a_classifier_on_labelled_data(monkeypatch, capsys, pixel_classifier, faces,
+                                                           reports_root):
     code, out, err = _run(monkeypatch, capsys, "--classifier", pixel_classifier.path, "--data", str(faces),
                           "--target", "smiling", "--protected", "skin_tone", "--no-ci", "-q")
     assert code == 0, err
     assert "equal_opportunity_difference" in out and "classifier_accuracy" in out
+    # without --out the report goes to $GANEVAL_REPORTS_DIR/YYYYmmdd-HHMMSS-bias (docs/reports.md)
+    (folder,) = reports_root.iterdir()
+    assert re.fullmatch(r"\d{8}-\d{6}-bias", folder.name)
+    assert {p.name for p in folder.iterdir()} == {"index.html", "results.json", "results.csv"}
+    assert str(folder / "index.html") in err.replace("\n", "")
 
 
 @pytest.mark.parametrize("args, match", [

@@ -3,6 +3,7 @@
     ganeval.bias.classifier    load / save attribute classifiers (TorchScript or torch.export, safely)
     ganeval.bias.audit         the orchestration: audit(...) -> BiasAudit (RunResult + parts), the report
     ganeval.bias.associations  implicit associations through latent gradient steps (ganeval.latent_edit)
+    ganeval.bias.cooccurrence  phi of every attribute pair: which attributes a set of images ties together
 
 Group fairness math lives in ganeval.fairness (GroupMetrics is fairlearn's MetricFrame, re-exported here).
 """
@@ -15,11 +16,12 @@ from ganeval.bias.audit import (
     summary_lines, write_bias_report,
 )
 from ganeval.bias.classifier import AttributeClassifier, load_attribute_classifier, save_attribute_classifier
+from ganeval.bias.cooccurrence import Cooccurrence, cooccurrence, phi_matrix
 from ganeval.fairness import GroupMetrics
 
 __all__ = [
-    "AssociationSettings", "Associations", "AttributeClassifier", "BiasAudit", "BiasConfig", "FairnessAudit",
-    "GroupMetrics", "PrevalenceAudit", "association_results", "audit", "audit_fairness", "audit_prevalence",
-    "bias_sections", "changes_to_associations", "implicit_associations", "load_attribute_classifier",
-    "save_attribute_classifier", "summary_lines", "write_bias_report",
+    "AssociationSettings", "Associations", "AttributeClassifier", "BiasAudit", "BiasConfig", "Cooccurrence",
+    "FairnessAudit", "GroupMetrics", "PrevalenceAudit", "association_results", "audit", "audit_fairness",
+    "audit_prevalence", "bias_sections", "changes_to_associations", "cooccurrence", "implicit_associations",
+    "load_attribute_classifier", "phi_matrix", "save_attribute_classifier", "summary_lines", "write_bias_report",
 ]

@@ -33,6 +33,7 @@ from ganeval.bias.associations import (
     AssociationSettings, Associations, association_results, implicit_associations,
 )
 from ganeval.bias.classifier import AttributeClassifier, load_attribute_classifier
+from ganeval.bias.cooccurrence import Cooccurrence, cooccurrence
 from ganeval.errors import BadInputError
 from ganeval.fairness import (
     GroupMetrics, discrepancy_ci, labels_discrepancy, parity_ci, parity_summary, prevalence_ci, prevalence_table,
@@ -47,6 +48,7 @@ from ganeval.latent_edit import LatentPath
 from ganeval.metrics.bootstrap import bootstrap_ci
 from ganeval.progress import NO_PROGRESS, ProgressReporter
 from ganeval.provenance import collect_provenance, device_description
+from ganeval.report.html import ReportExtras
 from ganeval.results import Result, RunResult
 
 __all__ = [
@@ -63,6 +65,7 @@ GAPS = {"selection_rate": "selection_rate_gap", "true_positive_rate": "true_posi
         "false_positive_rate": "false_positive_rate_gap"}
 PREVIEW = 32  # generated images kept for the report's sample grid
 EDIT_PREVIEW = 8  # latents shown before / after the association steps
+SUMMARY_PAIRS = 3  # co-occurrence pairs named in the summary
 
 MSG_ONE_INPUT = "give either a generator (--generator) or a labelled image folder (--data), not both and not neither"
 MSG_NO_COMMON = ("{path}: none of the classifier's attributes ({names}) is in its attribute table ({table}); "
@@ -164,6 +167,7 @@ class PrevalenceAudit:
     roles: names of the two sets, e.g. ("generated", "real") or ("predicted", "labelled").
     table / intervals: prevalence_table rows and their bootstrap intervals (None without a bootstrap).
     discrepancies / discrepancy_intervals: by joint name ("protected", "all", ...).
+    cooccurrence: phi of every attribute pair, audited vs reference (ganeval.bias.cooccurrence).
     """
 
     names: tuple[str, ...]
@@ -175,14 +179,16 @@ class PrevalenceAudit:
     joints: dict[str, tuple[str, ...]]
     uniform_reference: bool
     results: list[Result]
+    cooccurrence: Cooccurrence | None = None
 
 
 def audit_prevalence(audited: Any, reference: Any, names: Sequence[str], *,
                      joints: Mapping[str, Sequence[str]] | None = None, roles: tuple[str, str] = ("generated", "real"),
                      level: float | None = 0.95, n_boot: int = 1000, seed: int = 0) -> PrevalenceAudit:
     """Part (a): each attribute's rate in `audited` (N, K) 0/1 vs `reference` (M, K) 0/1 (None: the balanced
-    0.5), their difference, and the L1/L2/KL discrepancy (Choi et al. 2020) of each joint distribution in
-    `joints` {name: attribute names} (default: all attributes), each with a bootstrap interval at `level`."""
+    0.5), their difference, the L1/L2/KL discrepancy (Choi et al. 2020) of each joint distribution in
+    `joints` {name: attribute names} (default: all attributes), and the phi correlation of every pair of
+    attributes in both sets (which attributes go together), each with a bootstrap interval at `level`."""
     names = tuple(names)
     a = np.asarray(audited)
     r = None if reference is None else np.asarray(reference)
@@ -222,9 +228,12 @@ def audit_prevalence(audited: Any, reference: Any, names: Sequence[str], *,
                                            "attributes": list(joints[joint]), "cells": len(d.cells),
                                            "reference": "uniform" if r is None else roles[1]},
                                   **(ci_kw if interval else {})))
+    pairs = cooccurrence(a, r, names, roles=roles, level=level, n_boot=n_boot, seed=seed) if len(names) > 1 else None
+    if pairs is not None:
+        results += pairs.results
     return PrevalenceAudit(names=names, roles=roles, table=table, intervals=intervals, discrepancies=discrepancies,
                            discrepancy_intervals=disc_iv, joints=joints, uniform_reference=r is None,
-                           results=results)
+                           results=results, cooccurrence=pairs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -589,7 +598,10 @@ def audit(classifier: AttributeClassifier | str | Path, *, generator: LoadedGene
             warnings.append(f"the generator's classes ({', '.join(gen.latent.class_names) or gen.latent.n_classes}) "
                             "are not one binary attribute's values (ATTR=0, ATTR=1): no ground truth, demographic "
                             "parity only")
-        inputs["generator"] = dict(gen.describe(), n=len(images), seed=config.seed, truncation=config.truncation,
+        described = gen.describe()
+        inputs["generator"] = dict(described, path=described.get("checkpoint"),
+                                   fingerprint=described.get("checkpoint_sha256"), n=len(images), seed=config.seed,
+                                   truncation=config.truncation,
                                    classes="balanced, sample i has class i mod C" if labels is not None else None,
                                    kind="generator checkpoint")
         roles = ("generated", "real")
@@ -733,14 +745,12 @@ def _excludes_zero(r: Result) -> bool | None:
     return bool(r.ci_low > 0 or r.ci_high < 0)
 
 
-def _fmt(v: float | None) -> str:
-    from ganeval.report.html import format_number
-
-    return "—" if v is None else format_number(v)
+def _short(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3g}"
 
 
 def _ci_text(r: Result) -> str:
-    return "" if r.ci_low is None else f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
+    return "" if r.ci_low is None else f" [{_short(r.ci_low)}, {_short(r.ci_high)}]"
 
 
 def summary_lines(run: RunResult) -> list[str]:
@@ -760,12 +770,39 @@ def summary_lines(run: RunResult) -> list[str]:
                 f"{r.details['group']} {r.value:+.3g}{_ci_text(r)}" for r in flagged) + ".")
         else:
             lines.append(f"Prevalence: no attribute's rate differs detectably from the {ref} set.")
+    pairs = [r for r in rows if r.metric == "phi_difference"]
+    label = "co-occurrence differs from the {ref} set"
+    if not pairs:  # no reference: report the ties themselves
+        pairs = [r for r in rows if r.metric.startswith("phi_") and r.details.get("reference") is None]
+        label = "attributes tied together"
+    if pairs and level is not None:
+        flagged = sorted((r for r in pairs if _excludes_zero(r)), key=lambda r: -abs(r.value))
+        ref = pairs[0].details.get("reference") or "reference"
+        if flagged:
+            shown = flagged[:SUMMARY_PAIRS]
+            more = f" (and {len(flagged) - len(shown)} more pairs)" if len(flagged) > len(shown) else ""
+            phis = {(r.metric, r.details.get("group")): r.value for r in rows if r.metric.startswith("phi_")}
+
+            def pair_text(r: Result) -> str:
+                if r.metric != "phi_difference":
+                    return f"{r.details['group']} {r.value:+.3g}{_ci_text(r)}"
+                own = [v for (m, g), v in phis.items() if g == r.details["group"] and m not in
+                       ("phi_difference", f"phi_{ref}")]
+                mine = f"{own[0]:.3g} vs " if own else ""
+                return (f"{r.details['group']} {mine}{phis.get((f'phi_{ref}', r.details['group']), float('nan')):.3g}"
+                        f" {ref} (difference {r.value:+.3g}{_ci_text(r)})")
+
+            lines.append(f"Pairs whose {label.format(ref=ref)} (phi, interval excludes 0): "
+                         + "; ".join(pair_text(r) for r in shown) + more + ".")
+        else:
+            what = "different from the reference" if "differs" in label else "tied"
+            lines.append(f"Co-occurrence: no pair of attributes is detectably {what}.")
     for gap in (r for r in rows if r.metric.endswith("_gap")):
         d = gap.details
         verdict = {True: "the interval excludes 0: a real gap", False: "the interval includes 0: no detectable gap",
                    None: "no interval"}[_excludes_zero(gap)]
         lines.append(f"{gap.metric.replace('_gap', '').replace('_', ' ')} of {d['target']}: {d['high_group']} minus "
-                     f"{d['low_group']} = {_fmt(gap.value)}{_ci_text(gap)} ({verdict}).")
+                     f"{d['low_group']} = {_short(gap.value)}{_ci_text(gap)} ({verdict}).")
     top = sorted((r for r in rows if r.metric == "association_covariance" and "rank" in r.details),
                  key=lambda r: r.details["rank"])
     if top:
@@ -774,7 +811,7 @@ def summary_lines(run: RunResult) -> list[str]:
         for r in top:
             sign = "+" if r.value > 0 else "-" if r.value < 0 else "0"
             flag = {True: "", False: ", interval includes 0", None: ""}[_excludes_zero(r)]
-            parts.append(f"{r.details['group']} ({sign}, covariance {_fmt(r.value)}{_ci_text(r)}{flag})")
+            parts.append(f"{r.details['group']} ({sign}, covariance {_short(r.value)}{_ci_text(r)}{flag})")
         lines.append(f"Attributes moving with {target} under latent steps: " + "; ".join(parts) + ".")
     return lines
 
@@ -803,6 +840,38 @@ def _prevalence_section(audit: BiasAudit) -> Any:
     reference = "the balanced target 0.5" if p.uniform_reference else f"the {p.roles[1]} set"
     return Section(f"Prevalence: {p.roles[0]} vs {p.roles[1] if not p.uniform_reference else 'balanced'}",
                    (chart, table), intro=f"Each attribute's rate among the {p.roles[0]} images against {reference}.")
+
+
+def _cooccurrence_section(p: PrevalenceAudit) -> Any:
+    from ganeval.report.html import Section, heatmap_block, table_block
+
+    c = p.cooccurrence
+    assert c is not None
+    has_ref = c.reference is not None
+    order = sorted(range(len(c.pairs)), key=lambda j: (-abs(c.audited[j]) if np.isfinite(c.audited[j]) else np.inf, j))
+    rows = []
+    for j in order:
+        pair = c.pairs[j]
+        row = [f"{pair[0]}:{pair[1]}", _estimate(float(c.audited[j]), c.interval("audited", pair))]
+        if has_ref:
+            row += [_estimate(float(c.reference[j]), c.interval("reference", pair)),  # type: ignore[index]
+                    _estimate(float(c.difference[j]), c.interval("difference", pair))]  # type: ignore[index]
+        rows.append(row)
+    columns = ["pair", f"phi {c.roles[0]} [CI]"] + ([f"phi {c.roles[1]} [CI]", "difference [CI]"] if has_ref else [])
+    blocks = [table_block(columns, rows, keys=[r[0] for r in rows],
+                          caption="phi: the Pearson correlation of two 0/1 attributes (0: independent, 1: always "
+                                  "together, -1: never together); pairs sorted by |phi| among the "
+                                  f"{c.roles[0]} images. An interval that excludes 0 is a tie the resamples agree on.")]
+    labels = list(c.names)
+    blocks.append(heatmap_block(c.matrix_audited, labels, labels, center=0.0,
+                                title=f"phi among the {c.roles[0]} images", colorbar_label="phi"))
+    if c.matrix_reference is not None:
+        blocks.append(heatmap_block(c.matrix_reference, labels, labels, center=0.0,
+                                    title=f"phi among the {c.roles[1]} images", colorbar_label="phi"))
+    return Section(f"Co-occurrence: which attributes go together ({c.roles[0]}"
+                   + (f" vs {c.roles[1]})" if has_ref else ")"), tuple(blocks),
+                   intro="How strongly each pair of attributes occurs together, from the 0/1 attributes alone "
+                         "(predictions, or labels where the set has them).")
 
 
 def _fairness_section(f: FairnessAudit) -> Any:
@@ -850,7 +919,8 @@ def _association_section(audit: BiasAudit) -> Any:
                             f"{a.target}'s over {a.n_latents} latents, steps toward and away pooled."),
         bar_chart_block(others, {"covariance": [_estimate(float(a.covariance[a.names.index(n)]),
                                                           a.interval("covariance", n)) for n in others]},
-                        title=f"covariance with the change of {a.target}", ylabel="covariance", reference=0.0),
+                        title=f"covariance with the change of {a.target}", ylabel="covariance",
+                        caption="Whiskers: bootstrap intervals over latents; a whisker clear of 0 is an association."),
         heatmap_block(a.change_correlation, list(a.names), list(a.names), center=0.0,
                       title="correlation of probability changes", colorbar_label="correlation"),
     ]
@@ -867,6 +937,8 @@ def _association_section(audit: BiasAudit) -> Any:
 def bias_sections(audit: BiasAudit) -> list[Any]:
     """The report sections of an audit: prevalence, group fairness, implicit associations."""
     sections = [_prevalence_section(audit)]
+    if audit.prevalence.cooccurrence is not None:
+        sections.append(_cooccurrence_section(audit.prevalence))
     if audit.fairness is not None:
         sections.append(_fairness_section(audit.fairness))
     if audit.associations is not None:
@@ -875,15 +947,37 @@ def bias_sections(audit: BiasAudit) -> list[Any]:
 
 
 def write_bias_report(audit: BiasAudit, out: str | Path, *, title: str | None = None) -> dict[str, Path]:
-    """Write out/index.html (self-contained), results.json and results.csv for an audit; returns their paths."""
-    from ganeval.report import write_report
+    """Write out/index.html (self-contained), results.json and results.csv for an audit; returns their paths.
 
+    As ganeval.report.write_report writes them (all three rendered first, each written atomically), except
+    that the audit's own sections come right after its summary and headline, before the table of every
+    result, instead of at the end of the page where write_report puts a caller's sections.
+    """
+    from ganeval.atomic import atomic_write_text
+    from ganeval.report.files import results_csv, results_json
+    from ganeval.report.html import render_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"cannot write a report into {out}: it is a file, not a folder")
     name = "generated" if audit.mode == "generator" else "audited"
     images = {name: audit.images} if audit.images is not None and len(audit.images) else None
     inputs = audit.run.provenance.get("inputs") or {}
     what = (inputs.get("generator") or {}).get("checkpoint") or (inputs.get("data") or {}).get("path") or "images"
-    return write_report(audit.run, out, images=images, sections=bias_sections(audit),
-                        title=title or f"ganeval bias audit: {what}")
+    extras = BiasReportExtras(images=images, parts=tuple(bias_sections(audit)))
+    texts = {"html": render_report(audit.run, extras, title=title or f"ganeval bias audit: {what}"),
+             "json": results_json(audit.run), "csv": results_csv(audit.run)}
+    paths = {"html": out / "index.html", "json": out / "results.json", "csv": out / "results.csv"}
+    for key in ("json", "csv", "html"):
+        atomic_write_text(paths[key], texts[key])
+    return paths
+
+
+@dataclass(frozen=True)
+class BiasReportExtras(ReportExtras):
+    """ReportExtras plus the audit's sections ("parts"), which the "bias-parts" section entry places."""
+
+    parts: tuple[Any, ...] = ()
 
 
 def _register_summary() -> None:
@@ -892,6 +986,9 @@ def _register_summary() -> None:
     register_section(SectionEntry(
         "bias-summary", 15, lambda run, extras: run.provenance.get("kind") == "bias" and bool(summary_lines(run)),
         lambda run, extras: [Section("Bias audit summary", (notes_block(summary_lines(run), level="info"),))]))
+    register_section(SectionEntry(
+        "bias-parts", 22, lambda run, extras: bool(getattr(extras, "parts", ())),
+        lambda run, extras: list(extras.parts)))
 
 
 _register_summary()
