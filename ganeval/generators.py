@@ -21,7 +21,9 @@ the reference trainers in `reference_models/` register theirs when imported.
 Sampling is a pure function of (checkpoint, n, seed, class, truncation): latents are drawn in fixed
 blocks of LATENT_BLOCK rows from one torch.Generator seeded with `seed`, and the module runs on fixed
 chunks of forward_chunk(latent) samples, so sample i is the same whatever the batch size and whatever
-n >= i + 1 (the first 100 of 10000 samples are the 100 samples), to the last bit.
+n >= i + 1 (the first 100 of 10000 samples are the 100 samples), to the last bit. Truncation psi acts
+in z (a truncated normal) for plain generators, and in w (w pulled toward the tracked mean w) for
+style-based generators that offer the w-space hook (`truncation_space`).
 docs/generators.md describes the format, the sampling rules and the commands.
 """
 
@@ -360,7 +362,8 @@ def load_generator(path: str | Path, device: str = "cpu") -> LoadedGenerator:
     arch = data["architecture"]
     builders = available_architectures()
     if arch not in builders:
-        known = ", ".join(sorted(builders)) or "none registered"
+        names = sorted(builders)
+        known = (", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")) or "none registered"
         raise _fail(path, f"unknown architecture {arch!r} (known: {known}); import the module that registers it")
     try:
         module = builders[arch](**data["config"])
@@ -516,6 +519,38 @@ def _check_output(out: Any, gen: LoadedGenerator, n: int) -> None:
         raise BadInputError(MSG_NOT_FINITE.format(where=gen.label))
 
 
+W_HOOK = ("mapping", "truncate_w", "synthesis")  # the w-space truncation hook of style-based generators
+
+
+def truncation_space(gen: LoadedGenerator) -> str:
+    """"w" when the generator's module offers the w-space hook (W_HOOK: mapping(z[, labels]) -> w,
+    truncate_w(w, psi), synthesis(w) -> images), else "z". A module with truncate_w but without mapping or
+    synthesis is a BadInputError (docs/sweep.md)."""
+    module = gen.module
+    if not callable(getattr(module, "truncate_w", None)):
+        return "z"
+    missing = [name for name in ("mapping", "synthesis") if not callable(getattr(module, name, None))]
+    if missing:
+        raise BadInputError(
+            f"{gen.label}: architecture {gen.architecture!r} has truncate_w but no {' or '.join(missing)}; "
+            "a w-space generator needs mapping(z[, labels]), truncate_w(w, psi) and synthesis(w)"
+        )
+    return "w"
+
+
+class WTruncated(torch.nn.Module):
+    """images = synthesis(truncate_w(mapping(z[, labels]), psi)): a style-based generator truncated in w."""
+
+    def __init__(self, module: torch.nn.Module, psi: float) -> None:
+        super().__init__()
+        self.inner = module
+        self.psi = float(psi)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.inner.mapping(z) if labels is None else self.inner.mapping(z, labels)
+        return self.inner.synthesis(self.inner.truncate_w(w, self.psi))
+
+
 def generate(gen: LoadedGenerator, n: int, *, seed: int = 0, batch_size: int = 256, class_index: int | None = None,
              truncation: float | None = None, rgb: bool = True
              ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -532,6 +567,10 @@ def generate(gen: LoadedGenerator, n: int, *, seed: int = 0, batch_size: int = 2
     if not _is_int(batch_size) or batch_size < 1:
         raise BadInputError(f"batch size must be a positive integer, got {batch_size!r}")
     chunk = forward_chunk(gen.latent)
+    module = gen.module
+    if truncation is not None and truncation_space(gen) == "w":
+        # Style-based generators truncate w, not z: untruncated latents, w pulled toward the mean w.
+        module, truncation = WTruncated(gen.module, truncation), None
     stream = _LatentStream(gen.latent, seed, truncation)
     device = next(iter(gen.module.parameters()), torch.empty(0)).device
     held: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # generated, not yet yielded
@@ -541,7 +580,7 @@ def generate(gen: LoadedGenerator, n: int, *, seed: int = 0, batch_size: int = 2
         lb = _chunk_labels(gen.latent, start, chunk, class_index)
         keep = min(chunk, n - start)
         with torch.no_grad():  # not inference_mode: callers may modify the images in place
-            out = gen.module(z, lb.to(device)) if lb is not None else gen.module(z)
+            out = module(z, lb.to(device)) if lb is not None else module(z)
             _check_output(out, gen, chunk)
             held.append((to_uint8(out[:keep].cpu(), gen.latent.output_range, rgb=rgb),
                          lb[:keep] if lb is not None else None))
@@ -578,8 +617,9 @@ def sampling_record(gen: LoadedGenerator, n: int, seed: int, class_index: int | 
         labels = f"balanced: sample i has class i mod {gen.latent.n_classes}"
     else:
         labels = f"all class {class_index}"
-    return dict(gen.describe(), n=n, seed=seed, class_index=class_index, truncation=truncation, labels=labels,
-                ganeval_version=__version__, torch_version=torch.__version__)
+    space = truncation_space(gen) if truncation is not None else None
+    return dict(gen.describe(), n=n, seed=seed, class_index=class_index, truncation=truncation,
+                truncation_space=space, labels=labels, ganeval_version=__version__, torch_version=torch.__version__)
 
 
 # -- ganeval sample ------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ truncated in w (psi = 1: no truncation, 0: the mean w); any other module in z.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import re
 import time
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ganeval import metrics as metric_registry
 from ganeval.cache import StatsCache
@@ -36,7 +34,7 @@ from ganeval.config import EvalConfig, SamplingConfig
 from ganeval.errors import BadInputError
 from ganeval.evaluate import build_extractor, inputs_to_stats, metric_names
 from ganeval.extract import source_to_stats
-from ganeval.generators import LoadedGenerator, check_sampling, load_generator
+from ganeval.generators import W_HOOK, LoadedGenerator, check_sampling, load_generator, truncation_space
 from ganeval.progress import NO_PROGRESS, ProgressReporter
 from ganeval.provenance import collect_provenance
 from ganeval.results import Result, RunResult
@@ -44,7 +42,7 @@ from ganeval.sources import GeneratorSource, ImageSource
 from ganeval.stats import FeatureStats
 
 __all__ = [
-    "DEFAULT_PSIS", "DEFAULT_SWEEP_METRICS", "W_HOOK", "WTruncatedSource", "check_psis", "default_psis",
+    "DEFAULT_PSIS", "DEFAULT_SWEEP_METRICS", "W_HOOK", "check_psis", "default_psis",
     "parse_psis", "sweep", "sweep_images", "truncated_source", "truncation_space",
 ]
 
@@ -52,7 +50,6 @@ DEFAULT_SWEEP_METRICS = ("fid", "pr", "dc")
 # Per truncation space: z-space psi is a threshold in standard deviations (2 barely truncates), w-space psi
 # an interpolation weight (1 is no truncation).
 DEFAULT_PSIS = {"z": "0.25,0.5,...,2.0", "w": "0.1,0.2,...,1.0"}
-W_HOOK = ("mapping", "truncate_w", "synthesis")
 MSG_BAD_PSI = "--psi {why} (got {text!r}); give values like 0.2,0.5,1.0 or 0.1,0.2,...,1.0 or 0.1:1.0:0.1"
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 MAX_PSIS = 200  # each psi costs a full evaluation; a typo like 0:1:0.0001 should not start 10001 of them
@@ -134,66 +131,15 @@ def check_psis(psis: Sequence[float], text: str | None = None) -> tuple[float, .
 # -- truncation spaces ----------------------------------------------------------------------------
 
 
-def truncation_space(gen: LoadedGenerator) -> str:
-    """"w" when the generator's module offers the w-space hook (W_HOOK: mapping, truncate_w, synthesis),
-    else "z". A module with truncate_w but without mapping or synthesis is a BadInputError."""
-    module = gen.module
-    if not callable(getattr(module, "truncate_w", None)):
-        return "z"
-    missing = [name for name in ("mapping", "synthesis") if not callable(getattr(module, name, None))]
-    if missing:
-        raise BadInputError(
-            f"{gen.label}: architecture {gen.architecture!r} has truncate_w but no {' or '.join(missing)}; "
-            "a w-space generator needs mapping(z[, labels]), truncate_w(w, psi) and synthesis(w)"
-        )
-    return "w"
-
-
 def default_psis(checkpoint: str | Path) -> tuple[float, ...]:
     """The psis swept when none are given: DEFAULT_PSIS of the checkpoint's truncation space."""
     return parse_psis(DEFAULT_PSIS[truncation_space(load_generator(checkpoint))])
 
 
-class _WTruncated(torch.nn.Module):
-    """images = synthesis(truncate_w(mapping(z[, labels]), psi)): a style-based generator truncated in w."""
-
-    def __init__(self, module: torch.nn.Module, psi: float) -> None:
-        super().__init__()
-        self.inner = module
-        self.psi = float(psi)
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        w = self.inner.mapping(z) if labels is None else self.inner.mapping(z, labels)
-        return self.inner.synthesis(self.inner.truncate_w(w, self.psi))
-
-
-class WTruncatedSource(GeneratorSource):
-    """A GeneratorSource whose images come from untruncated latents and w truncated at `psi`.
-
-    The fingerprint (hence the statistics cache key) adds the w-space psi to GeneratorSource's, so
-    no psi can reuse another's statistics, nor those of the untruncated generator.
-    """
-
-    def __init__(self, path: str | Path, sampling: SamplingConfig, psi: float, *, device: str,
-                 loaded: LoadedGenerator) -> None:
-        super().__init__(path, dataclasses.replace(sampling, truncation=None), device=device, loaded=loaded)
-        self.psi = float(psi)
-        self.generator = dataclasses.replace(loaded, module=_WTruncated(loaded.module, self.psi))
-
-    def _compute_fingerprint(self) -> str:
-        base = super()._compute_fingerprint()
-        return hashlib.sha256(f"{base}\nw-truncation {self.psi!r}".encode()).hexdigest()
-
-    def describe(self) -> dict[str, Any]:
-        return dict(super().describe(), truncation=self.psi, truncation_space="w")
-
-
 def truncated_source(checkpoint: str | Path, gen: LoadedGenerator, psi: float, sampling: SamplingConfig, *,
-                     device: str = "cpu", space: str | None = None) -> GeneratorSource:
-    """The images of `gen` (loaded from `checkpoint`) truncated at psi, in its truncation space."""
-    space = space or truncation_space(gen)
-    if space == "w":
-        return WTruncatedSource(checkpoint, sampling, psi, device=device, loaded=gen)
+                     device: str = "cpu") -> GeneratorSource:
+    """The images of `gen` (loaded from `checkpoint`) truncated at psi, in its truncation space
+    (ganeval.generators.generate dispatches: z-space truncated normal, or w-space lerp toward the mean w)."""
     return GeneratorSource(checkpoint, dataclasses.replace(sampling, truncation=float(psi)), device=device,
                            loaded=gen)
 
@@ -252,7 +198,7 @@ def sweep(
     per_psi: dict[str, dict[str, Any]] = {}
     metric_seconds = 0.0
     for psi in psis:
-        source = truncated_source(checkpoint, gen, psi, config.sampling, device=config.device, space=space)
+        source = truncated_source(checkpoint, gen, psi, config.sampling, device=config.device)
         ex = source_to_stats(source, extractor, protocol, keep=keep.get("fake", set()), batch_size=config.batch_size,
                              cache=cache if config.use_cache else None, read_options=read_options,
                              progress=progress, label=f"psi={psi:g} features")
@@ -296,11 +242,11 @@ def sweep_images(checkpoint: str | Path, psis: Sequence[float], config: EvalConf
     config = config or EvalConfig(metrics=DEFAULT_SWEEP_METRICS)
     psis = check_psis(psis)
     gen = load_generator(checkpoint, config.device)
-    space = truncation_space(gen)
+    truncation_space(gen)  # an incomplete w-space hook is refused before any work
     sampling = dataclasses.replace(config.sampling, n=min(int(n), config.sampling.n))
     out: dict[str, np.ndarray] = {}
     for psi in psis:
-        source = truncated_source(checkpoint, gen, psi, sampling, device=config.device, space=space)
+        source = truncated_source(checkpoint, gen, psi, sampling, device=config.device)
         batch = next(iter(source.batches(sampling.n)))
         out[f"psi={psi:g}"] = batch.images.numpy()
     return out

@@ -283,6 +283,24 @@ def test_style_generators_are_truncated_in_w_toward_the_mean(tmp_path):
     assert run.provenance["truncation"]["space"] == "w"
 
 
+def test_sampling_with_truncation_uses_w_space_for_style_generators(tmp_path):
+    """`ganeval sample --truncation` and `metrics --truncation` go through generate(): for a style generator
+    they must truncate w (the sweep's images), not z."""
+    from ganeval.generators import generate
+
+    module = style_module()
+    gen = load_generator(save_generator(tmp_path / "style.pt", module, "test-style", {}, LATENT, {}))
+    for psi in (0.0, 0.5):
+        images = torch.cat([im for im, _ in generate(gen, 40, seed=5, batch_size=16, truncation=psi)]).numpy()
+        np.testing.assert_array_equal(images, _by_hand(module, 40, 5, psi))
+    with torch.no_grad():
+        mean_image = to_uint8(module.synthesis(module.w_avg[None]), (-1.0, 1.0)).numpy()[0]
+        z_zero = to_uint8(module.synthesis(module.mapping(torch.zeros(1, LATENT.z_dim))), (-1.0, 1.0)).numpy()[0]
+    assert not (mean_image == z_zero).all()  # the planted w_avg is not the image of z = 0
+    images = torch.cat([im for im, _ in generate(gen, 8, seed=1, truncation=0.0)]).numpy()
+    assert (images == mean_image).all()
+
+
 def test_an_incomplete_w_hook_is_refused(tmp_path):
     ckpt = save_generator(tmp_path / "broken.pt", style_module(BrokenStyle), "test-style-broken", {}, LATENT, {})
     with pytest.raises(BadInputError, match="has truncate_w but no synthesis"):
