@@ -12,7 +12,7 @@ checkpoints load) and their trainers with the registry. Every trainer is seeded 
 CPU-friendly, and writes files that torch.load(weights_only=True) reads.
 """
 
-from reference_models import attr_classifier, cgan, dcgan, gan, wgan_gp  # noqa: F401  (registration on import)
+from reference_models import attr_classifier, cgan, dcgan, gan, stylegan, wgan_gp  # noqa: F401  (registration on import)
 from reference_models import cyclegan, pix2pix  # noqa: F401  (translation trainers, reference_models.translation)
 from reference_models.registry import (
     OtherTrainerSpec, TrainerSpec, available_other_trainers, available_trainers, get_trainer, register_other_trainer,
