@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,3 +46,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def replace_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Publish the finished folder `tmp` as `out` with renames only, so `out` is at every moment either the
+    old complete folder or the new one. A non-empty `out` (the caller has checked that it may go) is first
+    renamed aside and removed after the swap, and put back if the swap fails.
+    Raises ganeval.errors.BadInputError when `out` cannot be created (e.g. a missing parent, no permission).
+    """
+    from ganeval.errors import BadInputError
+
+    tmp, out = Path(tmp), Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))
+        os.replace(out, old)  # `old` is an empty folder: rename(2) may replace it
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        os.replace(tmp, out)  # also replaces an empty folder
+    except OSError as exc:
+        raise BadInputError(f"cannot create {out}: {exc.strerror or exc}") from None

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from ganeval import __version__
-from ganeval.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
+from ganeval.atomic import atomic_write_bytes, atomic_write_text, atomic_writer, replace_folder
 from ganeval.errors import BadInputError
 from ganeval.progress import NO_PROGRESS, ProgressReporter
 from ganeval.provenance import to_jsonable
@@ -672,20 +672,7 @@ def _umask() -> int:
 def _install_folder(tmp: Path, out: Path, force: bool) -> None:
     """Move the finished temp folder to `out` with renames only, replacing a previous samples folder."""
     _check_target(out, force)
-    if out.is_dir() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))
-        os.replace(out, old)  # `old` is an empty folder: rename(2) may replace it
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    try:
-        os.replace(tmp, out)  # also replaces an empty folder
-    except OSError as exc:
-        raise BadInputError(f"cannot create {out}: {exc.strerror or exc}") from None
+    replace_folder(tmp, out)
 
 
 def _write_png_folder(gen: LoadedGenerator, out: Path, n: int, record: dict[str, Any], batches: Iterator,

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganeval import __version__
+from ganeval.atomic import replace_folder
 from ganeval.errors import BadInputError
 from ganeval.progress import NO_PROGRESS, ProgressReporter
 
@@ -663,20 +664,7 @@ def _check_target(out: Path, force: bool) -> None:
 def _install(tmp: Path, out: Path, force: bool) -> None:
     """Rename the finished temp folder to `out`, replacing a previous synthfaces folder (renames only)."""
     _check_target(out, force)
-    if out.is_dir() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.old-", dir=out.absolute().parent))
-        os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    try:
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise BadInputError(f"cannot create {out}: {exc.strerror or exc}") from None
+    replace_folder(tmp, out)
 
 
 def _nuisance_blocks(config: SynthFacesConfig, block: int) -> Iterator[tuple[int, np.ndarray]]:
