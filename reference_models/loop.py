@@ -362,12 +362,13 @@ class Ema:
 # -- bookkeeping ---------------------------------------------------------------------------------
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second (manifests' timestamps)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @contextlib.contextmanager
-def _graceful_sigint(progress: ProgressReporter) -> Iterator[Callable[[], bool]]:
+def graceful_sigint(progress: ProgressReporter) -> Iterator[Callable[[], bool]]:
     """While active, the first Ctrl-C only sets a flag (the loop stops after the current step); a second
     raises KeyboardInterrupt at once. Yields a function telling whether a stop was asked for. Outside
     the main thread signals cannot be caught, so Ctrl-C then behaves as usual."""
@@ -396,7 +397,8 @@ def _history_columns(spec: TrainerSpec, info: DataInfo) -> list[str]:
     return cols + ["time_s"]
 
 
-def _write_history(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+def write_history(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write history.csv atomically: one row per logged step, the given columns (missing values empty)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -456,7 +458,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
                          torch.Generator().manual_seed(derive_seed(config.seed, "data")), device)
     run: dict[str, Any] = {
         "history": [], "loss_sums": {}, "loss_count": 0, "best_step": None, "best_fid": None,
-        "started_utc": _now(), "resumed_utc": [], "elapsed_s": 0.0, "fid_floor": None, "eval_info": None,
+        "started_utc": utc_now(), "resumed_utc": [], "elapsed_s": 0.0, "fid_floor": None, "eval_info": None,
         "dataset_fingerprint": data.fingerprint, "steps_timed": 0, "step_seconds": 0.0,
     }
     step = 0
@@ -471,7 +473,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
         feeder.generator.set_state(state["rng"]["data"])
         feeder.load_state_dict(state["data"])
         run = dict(state["run"])
-        run["resumed_utc"] = [*run.get("resumed_utc", []), _now()]
+        run["resumed_utc"] = [*run.get("resumed_utc", []), utc_now()]
         step = int(state["step"])
 
     ctx = StepContext(generator=g_net, discriminator=d_net, opt_g=opt_g, opt_d=opt_d, next_batch=feeder, noise=noise,
@@ -490,7 +492,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
         return {"trainer": spec.name, "seed": config.seed, "step": at_step, "fid": fid, "ema": config.ema,
                 "eval": run["eval_info"], "dataset": {"name": data.name, "fingerprint": data.fingerprint},
                 "config": config.to_dict(), "versions": {k: str(v) for k, v in versions().items()},
-                "created_utc": _now()}
+                "created_utc": utc_now()}
 
     def save_generator_file(path: Path, at_step: int, fid: float | None) -> Path:
         return save_generator(path, eval_module, models.architecture, models.config, models.latent,
@@ -518,13 +520,13 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
                      "path": BEST if run["best_step"] is not None else None},
             "last_evaluation": last_eval,
             "started_utc": run["started_utc"], "resumed_utc": run["resumed_utc"],
-            "ended_utc": _now() if status != "running" else None,
+            "ended_utc": utc_now() if status != "running" else None,
             "wall_s": round(elapsed(), 2),
             "seconds_per_step": round(run["step_seconds"] / max(run["steps_timed"], 1), 5),
             "versions": versions(), "device": device_description(config.device),
             "threads": torch.get_num_threads(),
         }
-        atomic_write_text(out / MANIFEST, json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(out / MANIFEST, json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n")
 
     def save_training_state() -> None:
         run["elapsed_s"] = elapsed()
@@ -563,12 +565,12 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
                 run["history"].append(row)
                 progress.log(f"step 0 (untrained): FID {_num(row['fid'])}; real-vs-real floor {_num(run['fid_floor'])}")
         write_manifest("running")
-        _write_history(out / HISTORY, columns, run["history"])
+        write_history(out / HISTORY, columns, run["history"])
         task = progress.task(f"train {spec.name}", total=steps)
         progress.advance(task, step)
         in_step = False
         try:
-            with _graceful_sigint(progress) as stop_asked:
+            with graceful_sigint(progress) as stop_asked:
                 while step < steps:
                     in_step = True
                     t0 = time.perf_counter()
@@ -604,7 +606,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
                     if last or (config.checkpoint_every and step % config.checkpoint_every == 0):
                         save_training_state()
                         write_manifest("running")
-                        _write_history(out / HISTORY, columns, run["history"])
+                        write_history(out / HISTORY, columns, run["history"])
                     progress.advance(task, 1, rate=_loss_text(losses, run))
                     if on_step is not None:
                         on_step(step)
@@ -618,7 +620,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
                                           + MSG_RESUME_HINT.format(name=spec.name, out=out), step=saved or 0) from None
             save_training_state()
             write_manifest("interrupted")
-            _write_history(out / HISTORY, columns, run["history"])
+            write_history(out / HISTORY, columns, run["history"])
             _write_run_report(out, progress)
             raise TrainingInterrupted(f"interrupted after step {step}; the training state is saved in {out / LAST}; "
                                       "continue with: " + MSG_RESUME_HINT.format(name=spec.name, out=out),
@@ -626,7 +628,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressReport
         progress.finish(task, note=f"{steps} steps, {elapsed():.0f} s")
     final = save_generator_file(out / FINAL, step, _last_fid(run))
     write_manifest("finished")
-    _write_history(out / HISTORY, columns, run["history"])
+    write_history(out / HISTORY, columns, run["history"])
     _write_run_report(out, progress)
     best = out / BEST if run["best_step"] is not None else None
     return TrainResult(out=out, step=step, final=final, best=best, best_step=run["best_step"],
@@ -651,12 +653,12 @@ def _write_run_report(out: Path, progress: ProgressReporter) -> None:
     progress.log(escape(f"report: {paths['html']}"))
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Plain JSON values: non-finite floats become None (a diverged loss must not break the manifest)."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if obj is None or isinstance(obj, (str, int, bool)):

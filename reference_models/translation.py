@@ -53,7 +53,7 @@ from ganeval.translate_eval import TranslationSpec, paired_metrics, save_transla
 from reference_models.evaluation import write_png
 from reference_models.loop import (
     BEST, FINAL, HISTORY, LAST, MANIFEST, MSG_RESUME_HINT, MSG_RUN_EXISTS, SAMPLES, TrainingInterrupted,
-    _graceful_sigint, _json_safe, _now, _write_history, derive_seed,
+    derive_seed, graceful_sigint, json_safe, utc_now, write_history,
 )
 from reference_models.state import read_state, save_state
 
@@ -656,7 +656,7 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
         return _to_float(train.a[ia], device), _to_float(train.b[ib], device)
 
     run: dict[str, Any] = {"history": [], "loss_sums": {}, "loss_count": 0, "best_step": None, "best_l1": None,
-                           "started_utc": _now(), "resumed_utc": [], "elapsed_s": 0.0, "steps_timed": 0,
+                           "started_utc": utc_now(), "resumed_utc": [], "elapsed_s": 0.0, "steps_timed": 0,
                            "step_seconds": 0.0, "dataset_fingerprint": train.fingerprint}
     step = 0
     if state is not None:
@@ -671,7 +671,7 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
         for name, pool in pools.items():
             pool.load_state_dict(state["pools"][name], device)
         run = dict(state["run"])
-        run["resumed_utc"] = [*run.get("resumed_utc", []), _now()]
+        run["resumed_utc"] = [*run.get("resumed_utc", []), utc_now()]
         step = int(state["step"])
 
     ctx = TranslationStep(generator=g_net, discriminator=d_net, opt_g=opt_g, opt_d=opt_d, next_batch=next_batch,
@@ -689,7 +689,7 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
         return {"trainer": spec.name, "seed": config.seed, "step": at_step, "config": config.to_dict(),
                 "dataset": {"name": train.name, "fingerprint": train.fingerprint, "paired": train.paired},
                 "heldout_l1": run["best_l1"] if at_step == run["best_step"] else None,
-                "versions": {k: str(v) for k, v in versions().items()}, "created_utc": _now()}
+                "versions": {k: str(v) for k, v in versions().items()}, "created_utc": utc_now()}
 
     def save_translator_file(path: Path, at_step: int) -> Path:
         return save_translator(path, g_net, models.architecture, models.config, models.spec, provenance(at_step))
@@ -715,11 +715,11 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
             "untrained_evaluation": evals[0] if evals and evals[0]["step"] == 0 else None,
             "last_evaluation": evals[-1] if evals else None,
             "started_utc": run["started_utc"], "resumed_utc": run["resumed_utc"],
-            "ended_utc": _now() if status != "running" else None, "wall_s": round(elapsed(), 2),
+            "ended_utc": utc_now() if status != "running" else None, "wall_s": round(elapsed(), 2),
             "seconds_per_step": round(run["step_seconds"] / max(run["steps_timed"], 1), 5),
             "versions": versions(), "device": device_description(config.device), "threads": torch.get_num_threads(),
         }
-        atomic_write_text(out / MANIFEST, json.dumps(_json_safe(manifest), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(out / MANIFEST, json.dumps(json_safe(manifest), indent=2, allow_nan=False) + "\n")
 
     def save_training_state() -> None:
         run["elapsed_s"] = elapsed()
@@ -748,12 +748,12 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
             run["history"].append(row)
             progress.log(escape(f"step 0 (untrained): {_eval_text(row)}"))
         write_manifest("running")
-        _write_history(out / HISTORY, columns, run["history"])
+        write_history(out / HISTORY, columns, run["history"])
         task = progress.task(f"train {spec.name}", total=config.steps)
         progress.advance(task, step)
         in_step = False
         try:
-            with _graceful_sigint(progress) as stop_asked:
+            with graceful_sigint(progress) as stop_asked:
                 while step < config.steps:
                     in_step = True
                     t0 = time.perf_counter()
@@ -783,7 +783,7 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
                     if last or (config.checkpoint_every and step % config.checkpoint_every == 0):
                         save_training_state()
                         write_manifest("running")
-                        _write_history(out / HISTORY, columns, run["history"])
+                        write_history(out / HISTORY, columns, run["history"])
                     progress.advance(task, 1, rate=" ".join(f"{k} {v:.3f}" for k, v in list(losses.items())[:3]))
                     if on_step is not None:
                         on_step(step)
@@ -796,13 +796,13 @@ def train_translation(config: TranslationConfig, *, resume: bool = False, progre
                                           f"checkpoint; continue with: {hint}", step=step) from None
             save_training_state()
             write_manifest("interrupted")
-            _write_history(out / HISTORY, columns, run["history"])
+            write_history(out / HISTORY, columns, run["history"])
             raise TrainingInterrupted(f"interrupted after step {step}; the training state is saved in {out / LAST}; "
                                       f"continue with: {hint}", step=step) from None
         progress.finish(task, note=f"{config.steps} steps, {elapsed():.0f} s")
     final = save_translator_file(out / FINAL, step)
     write_manifest("finished")
-    _write_history(out / HISTORY, columns, run["history"])
+    write_history(out / HISTORY, columns, run["history"])
     write_run_report(out, progress)
     return TranslationResult(out=out, step=step, final=final,
                              best=out / BEST if run["best_step"] is not None else None,
