@@ -39,9 +39,11 @@ register_extractor(ExtractorEntry(name="test-tiny", description="tiny seeded tes
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
-    """Every test gets its own cache dir and no weights dirs or network downloads."""
+    """Every test gets its own cache dir and default report folder, and no weights dirs or network downloads
+    (so no test writes into the checkout's reports/)."""
     root = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("GANEVAL_CACHE_DIR", str(root / "cache"))
+    monkeypatch.setenv("GANEVAL_REPORTS_DIR", str(root / "reports"))
     monkeypatch.setenv("GANEVAL_WEIGHTS_DIR", str(root / "weights"))
     monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
     monkeypatch.setenv("GANEVAL_OFFLINE", "1")

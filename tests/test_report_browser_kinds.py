@@ -101,7 +101,7 @@ def isolated(tmp_path_factory):
         for var, sub in (("GANEVAL_CACHE_DIR", "cache"), ("GANEVAL_WEIGHTS_DIR", "weights"), ("TORCH_HOME", "torch")):
             mp.setenv(var, str(root / sub))
         mp.setenv("GANEVAL_OFFLINE", "1")
-        mp.delenv("GANEVAL_REPORTS_DIR", raising=False)
+        mp.setenv("GANEVAL_REPORTS_DIR", str(root / "reports"))
         yield root
     torch.set_num_threads(before)
 
