@@ -37,6 +37,17 @@ register_extractor(ExtractorEntry(name="test-tiny", description="tiny seeded tes
                                   build=lambda options, arg: TinyExtractor(), offline=True))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests: the reference networks are tiny, and on a busy 2-core machine
+    a second thread waiting for a core can make each op many times slower. Determinism and resume hold for
+    any fixed thread count. Use with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     """Every test gets its own cache dir and default report folder, and no weights dirs or network downloads

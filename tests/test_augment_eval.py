@@ -33,12 +33,7 @@ from ganeval.generators import LatentSpec, LoadedGenerator, register_architectur
 K = 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 class RealBank(nn.Module):

@@ -24,17 +24,11 @@ from ganeval.datasets.attributes import read_attributes
 from ganeval.datasets.synthfaces import SynthFacesConfig, write_synthfaces
 from reference_models.attr_classifier import AttrClassifierConfig, train_attr_classifier
 
-pytestmark = pytest.mark.slow
 
 N, SIZE, EPOCHS, PHI = 3000, 32, 2.0, -0.9
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # one_thread: conftest.py
 
 
 @pytest.fixture(scope="module")

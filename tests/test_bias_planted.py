@@ -34,13 +34,7 @@ SIZE = 32
 Z_DIM = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one torch thread is faster here and keeps timings stable."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 def face_templates(size: int = SIZE, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,12 +19,7 @@ from ganeval.errors import BadInputError
 from reference_models.attr_classifier import AttrClassifierConfig, train_attr_classifier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 @pytest.fixture(scope="module")

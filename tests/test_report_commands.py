@@ -247,14 +247,6 @@ def test_unlabelled_real_sets_and_fixed_classes_explain_what_is_skipped(tmp_path
 
 # -- train-reference ----------------------------------------------------------------------------------------
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_train_reference_writes_its_report_into_the_run_folder(monkeypatch, capsys, tmp_path, one_thread):
     out = tmp_path / "run"
     code, stdout, err = run_cli(monkeypatch, capsys, "train-reference", "dcgan", "--dataset", "digits",

@@ -53,14 +53,7 @@ TRAINERS = ("gan", "dcgan", "wgan-gp", "cgan")
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: one thread is fastest, and on a busy 2-core machine a second thread waiting
-    for a core can make each op 50x slower. Determinism and resume hold for any fixed thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 def tiny(trainer: str, out: Path, **kw) -> TrainConfig:

@@ -25,12 +25,7 @@ from ganeval.translate_eval import (
 C1, C2 = 0.01 ** 2, 0.03 ** 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 # -- metrics ----------------------------------------------------------------------------------------
